@@ -1,0 +1,47 @@
+"""The notification server: `create_app()` builds a configured Flask app."""
+
+from typing import Any
+
+from flask import Flask
+
+from app import cli, request_log
+from app.api import register_blueprints
+from app.api.errors import register_error_handlers
+from app.config import load_config
+from app.db import init_app as init_database
+from app.extensions import db, mail, migrate, socketio
+from app.web.demo import bp as web_bp
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extension instances to `app`."""
+    db.init_app(app)
+    init_database(app)
+    migrate.init_app(app, db, directory=str(app.config["MIGRATIONS_DIRECTORY"]))
+    mail.init_app(app)
+    socketio.init_app(
+        app,
+        async_mode=app.config["ASYNC_MODE"],
+        message_queue=app.config["REDIS_URL"],
+        cors_allowed_origins=app.config["SOCKETIO_CORS_ORIGINS"],
+    )
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings (environment, then `config`), extensions, routes, errors and
+    commands."""
+    app = Flask(
+        __name__,
+        static_folder="../static",
+        template_folder="../templates",
+        instance_relative_config=True,
+    )
+    load_config(app, config)
+    request_log.configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    app.register_blueprint(web_bp)
+    register_error_handlers(app)
+    request_log.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,19 @@
+"""HTTP API blueprints."""
+
+from flask import Flask
+
+from app.api import docs, inbox, notifications, ops, push, users, webhooks
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount every API blueprint on `app`."""
+    for blueprint in (
+        users.bp,
+        notifications.bp,
+        inbox.bp,
+        push.bp,
+        webhooks.bp,
+        ops.bp,
+        docs.bp,
+    ):
+        app.register_blueprint(blueprint)

@@ -1,0 +1,156 @@
+"""The inbox of the user a token names: `/me/...` routes."""
+
+from flask import Blueprint, Response, g
+
+from app.api import schemas
+from app.api.errors import NotFound, validation_failed
+from app.api.operation import operation
+from app.api.responses import respond
+from app.db import utcnow
+from app.extensions import db
+from app.models import Notification
+from app.services import inbox
+from app.services.preferences import get_preferences, update_preferences
+
+bp = Blueprint("inbox", __name__, url_prefix="/me")
+ERRORS = (401, 403)
+BODY_ERRORS = (*ERRORS, 400, 413, 415, 422)
+
+
+def inbox_page(user_id: str, query: schemas.InboxQuery) -> Response:
+    """The listing response shared by `/me/notifications` and the producer's view of it."""
+    try:
+        page = inbox.list_inbox(db.session, user_id, query)
+    except inbox.InvalidCursor as error:
+        raise validation_failed({"cursor": "not a cursor from this server"}) from error
+    return respond(schemas.InboxPage, page)
+
+
+@bp.get("/notifications")
+@operation(
+    "List my notifications",
+    tag="Inbox",
+    auth="user",
+    query=schemas.InboxQuery,
+    responses={200: schemas.InboxPage},
+    errors=(*ERRORS, 422),
+)
+def list_notifications(query: schemas.InboxQuery) -> Response:
+    """Newest first, paged with `cursor`; or, with `after`, what came after that id, oldest
+    first: a reconnecting client's catch-up, paged on with `after=<last id received>`."""
+    return inbox_page(g.user_id, query)
+
+
+@bp.get("/unread-count")
+@operation(
+    "Count my unread notifications",
+    tag="Inbox",
+    auth="user",
+    responses={200: schemas.UnreadCount},
+    errors=ERRORS,
+)
+def unread_count() -> Response:
+    """Unread and not archived."""
+    return respond(schemas.UnreadCount, {"unread_count": inbox.unread_count(db.session, g.user_id)})
+
+
+def _own_notification(notification_id: str) -> Notification:
+    notification = inbox.find_notification(db.session, g.user_id, notification_id)
+    if notification is None:
+        raise NotFound("notification")
+    return notification
+
+
+def _state_change(summary: str, path: str, change: str) -> None:
+    """Register POST /me/notifications/<id>/<change>: read, unread, archive, unarchive."""
+
+    @operation(
+        summary,
+        tag="Inbox",
+        auth="user",
+        responses={200: schemas.NotificationOut},
+        errors=(*ERRORS, 404),
+    )
+    def view(notification_id: str) -> Response:
+        notification = _own_notification(notification_id)
+        now = utcnow()
+        if change in {"read", "unread"}:
+            inbox.set_read(notification, change == "read", now)
+        else:
+            inbox.set_archived(notification, change == "archive", now)
+        db.session.commit()
+        return respond(schemas.NotificationOut, notification)
+
+    view.__doc__ = f"Returns the updated notification. {summary}; repeating it changes nothing."
+    bp.add_url_rule(path, endpoint=f"mark_{change}", view_func=view, methods=["POST"])
+
+
+_state_change("Mark read", "/notifications/<notification_id>/read", "read")
+_state_change("Mark unread", "/notifications/<notification_id>/unread", "unread")
+_state_change("Archive", "/notifications/<notification_id>/archive", "archive")
+_state_change("Unarchive", "/notifications/<notification_id>/unarchive", "unarchive")
+
+
+@bp.post("/notifications/read-all")
+@operation(
+    "Mark all read",
+    tag="Inbox",
+    auth="user",
+    body=schemas.ReadAllRequest,
+    body_required=False,
+    responses={200: schemas.ReadAllResponse},
+    errors=BODY_ERRORS,
+)
+def read_all(body: schemas.ReadAllRequest) -> Response:
+    """Every unread notification, or those of one `category`."""
+    updated = inbox.read_all(db.session, g.user_id, body.category, utcnow())
+    db.session.commit()
+    count = inbox.unread_count(db.session, g.user_id)
+    return respond(schemas.ReadAllResponse, {"updated": len(updated), "unread_count": count})
+
+
+@bp.post("/notifications/seen")
+@operation(
+    "Mark seen",
+    tag="Inbox",
+    auth="user",
+    body=schemas.SeenRequest,
+    responses={200: schemas.SeenResponse},
+    errors=BODY_ERRORS,
+)
+def seen(body: schemas.SeenRequest) -> Response:
+    """Marks those of `ids` that are mine as shown to me; other ids are ignored."""
+    updated = inbox.mark_seen(db.session, g.user_id, body.ids, utcnow())
+    db.session.commit()
+    count = inbox.unread_count(db.session, g.user_id)
+    return respond(schemas.SeenResponse, {"updated": len(updated), "unread_count": count})
+
+
+@bp.get("/preferences")
+@operation(
+    "Get my preferences",
+    tag="Preferences",
+    auth="user",
+    responses={200: schemas.PreferencesOut},
+    errors=ERRORS,
+)
+def preferences() -> Response:
+    """Every channel's global switch, and the categories that override any."""
+    return respond(schemas.PreferencesOut, get_preferences(db.session, g.user_id))
+
+
+@bp.put("/preferences")
+@operation(
+    "Update my preferences",
+    tag="Preferences",
+    auth="user",
+    body=schemas.PreferencesUpdate,
+    responses={200: schemas.PreferencesOut},
+    errors=BODY_ERRORS,
+)
+def put_preferences(body: schemas.PreferencesUpdate) -> Response:
+    """A partial update. A channel off globally is off for every category; `critical`
+    notifications are delivered anyway."""
+    result = update_preferences(db.session, g.user_id, body)
+    db.session.commit()
+    return respond(schemas.PreferencesOut, result)

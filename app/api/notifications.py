@@ -1,0 +1,108 @@
+"""Producer routes for sending and for reading a notification's deliveries and receipt."""
+
+from flask import Blueprint, Response, g, request
+from sqlalchemy import select
+
+from app import defaults
+from app.api import schemas
+from app.api.errors import ApiError, NotFound, validation_failed
+from app.api.operation import operation
+from app.api.responses import dump, respond
+from app.db import parse_id, utcnow
+from app.extensions import db
+from app.models import Delivery, Notification
+from app.services import idempotency
+from app.services.send import send_notifications
+
+bp = Blueprint("notifications", __name__)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not key or len(key) > defaults.IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise validation_failed(
+            {IDEMPOTENCY_HEADER: f"1 to {defaults.IDEMPOTENCY_KEY_MAX_LENGTH} characters"}
+        )
+    return key
+
+
+@bp.post("/notifications")
+@operation(
+    "Send a notification",
+    tag="Sending",
+    auth="api_key",
+    body=schemas.SendRequest,
+    headers={
+        IDEMPOTENCY_HEADER: "Replays the first response for the same key and body within "
+        "24 hours; the same key with another body is 409."
+    },
+    responses={201: schemas.SendResponse},
+    errors=(400, 401, 403, 409, 413, 415, 422),
+)
+def send(body: schemas.SendRequest) -> Response:
+    """One notification per recipient, committed before the response. Unknown user ids are
+    created; a recipient object also sets that user's fields."""
+    now = utcnow()
+    key = _idempotency_key()
+    if key is not None:
+        request_hash = idempotency.fingerprint(request.get_data(cache=True))
+        try:
+            replay = idempotency.claim(db.session, g.api_key.id, key, request_hash, now)
+        except idempotency.IdempotencyConflict as error:
+            db.session.rollback()
+            raise ApiError(
+                409,
+                "idempotency_conflict",
+                "this Idempotency-Key was used with a different body",
+            ) from error
+        if replay is not None:
+            db.session.rollback()
+            response = respond(schemas.SendResponse, replay.body, replay.status)
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+    sent = send_notifications(db.session, body, now)
+    payload = dump(schemas.SendResponse, {"notifications": sent})
+    if key is not None:
+        idempotency.record(db.session, g.api_key.id, key, 201, payload)
+    db.session.commit()
+    return respond(schemas.SendResponse, payload, 201)
+
+
+@bp.get("/notifications/<notification_id>")
+@operation(
+    "Get a notification with its deliveries",
+    tag="Sending",
+    auth="api_key",
+    responses={200: schemas.NotificationDetail},
+    errors=(401, 403, 404),
+)
+def get(notification_id: str) -> Response:
+    """`read_at` and `seen_at` are the read receipt; `deliveries` has one entry per channel."""
+    row_id = parse_id(notification_id)
+    notification = db.session.get(Notification, row_id) if row_id is not None else None
+    if notification is None:
+        raise NotFound("notification")
+    deliveries = db.session.scalars(
+        select(Delivery).where(Delivery.notification_id == notification.id).order_by(Delivery.id)
+    ).all()
+    in_app = (
+        [
+            {
+                "channel": "in_app",
+                "status": "sent",
+                "attempts": 1,
+                "last_error": None,
+                "updated_at": notification.created_at,
+            }
+        ]
+        if notification.in_app
+        else []
+    )
+    detail = dump(schemas.NotificationOut, notification) | {
+        "channels": [entry["channel"] for entry in in_app] + [d.channel for d in deliveries],
+        "deliveries": in_app + [dump(schemas.DeliveryOut, d) for d in deliveries],
+    }
+    return respond(schemas.NotificationDetail, detail)

@@ -1,0 +1,397 @@
+"""Request and response shapes: they validate input and generate the OpenAPI document."""
+
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import available_timezones
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from app import defaults
+from app.db import parse_id
+
+CHANNELS = ("in_app", "email", "sms", "push")
+Channel = Literal["in_app", "email", "sms", "push"]
+Priority = Literal["low", "normal", "high", "critical"]
+WEBHOOK_EVENTS = ("notification.read", "delivery.sent", "delivery.failed")
+WebhookEvent = Literal["notification.read", "delivery.sent", "delivery.failed"]
+
+USER_ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
+UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,64}$")]
+Phone = Annotated[
+    str, StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$"), Field(description="E.164")
+]
+Locale = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,6}$", max_length=35),
+    Field(description="BCP 47 language tag, e.g. `de` or `pt-BR`"),
+]
+
+
+def _known_timezone(value: str) -> str:
+    if value not in _TIMEZONES:
+        raise ValueError("not an IANA time zone name")
+    return value
+
+
+_TIMEZONES = frozenset(available_timezones())
+Timezone = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    AfterValidator(_known_timezone),
+    Field(description="IANA time zone, e.g. `Europe/Berlin`"),
+]
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an absolute http or https URL")
+    if re.search(r"[\s\x00-\x1f\x7f]", value):
+        raise ValueError("must not contain whitespace or control characters")
+    return value
+
+
+HttpUrl = Annotated[
+    str, StringConstraints(max_length=defaults.MAX_ACTION_URL_LENGTH), AfterValidator(_http_url)
+]
+
+
+def _small_json(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > defaults.MAX_DATA_BYTES:
+        raise ValueError(f"must be at most {defaults.MAX_DATA_BYTES} bytes as JSON, not {size}")
+    return value
+
+
+Title = Annotated[str, StringConstraints(min_length=1, max_length=defaults.MAX_TITLE_LENGTH)]
+Body = Annotated[str, StringConstraints(max_length=defaults.MAX_BODY_LENGTH)]
+DataObject = Annotated[dict[str, Any], AfterValidator(_small_json)]
+
+
+def _row_id(value: str) -> str:
+    if parse_id(value) is None:
+        raise ValueError("not a notification id")
+    return value
+
+
+# Ids are bigints inside and opaque strings outside.
+IdText = Annotated[str, StringConstraints(max_length=19), AfterValidator(_row_id)]
+OpaqueId = Annotated[str, BeforeValidator(lambda value: str(value))]
+
+
+class Request(BaseModel):
+    """A request body: unknown fields are refused so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Response(BaseModel):
+    """A response body, built from ORM rows or dicts."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+# Users
+
+
+class UserFields(Request):
+    """Contact details and settings of a recipient. Absent fields keep their value."""
+
+    email: EmailStr | None = None
+    phone: Phone | None = None
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    locale: Locale | None = None
+    timezone: Timezone | None = None
+
+
+class Recipient(UserFields):
+    """A recipient given inline: creates or updates that user."""
+
+    user_id: UserId
+
+
+class UserOut(Response):
+    user_id: str = Field(validation_alias="id")
+    email: str | None
+    phone: str | None
+    name: str | None
+    locale: str | None
+    timezone: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TokenRequest(Request):
+    ttl_seconds: int = Field(
+        default=defaults.USER_TOKEN_TTL_SECONDS, ge=1, le=defaults.USER_TOKEN_MAX_TTL_SECONDS
+    )
+
+
+class TokenOut(Response):
+    token: str
+    expires_at: datetime
+
+
+# Sending
+
+
+class SendRequest(Request):
+    """POST /notifications. `to` names 1 to 10,000 recipients; each gets one notification."""
+
+    to: UserId | Recipient | list[UserId | Recipient] | None = Field(
+        default=None, description="A user id, a recipient object, or a list of up to 10,000."
+    )
+    category: Category = defaults.DEFAULT_CATEGORY
+    title: Title
+    body: Body | None = None
+    data: DataObject = Field(default_factory=dict)
+    action_url: HttpUrl | None = None
+    channels: list[Channel] = Field(default_factory=lambda: ["in_app"], min_length=1)
+    priority: Priority = "normal"
+    user_id: UserId | None = Field(default=None, deprecated=True, description="Older form of `to`.")
+    type: Channel | None = Field(
+        default=None, deprecated=True, description="Older form of `channels: [type]`."
+    )
+    message: Body | None = Field(default=None, deprecated=True, description="Older form of `body`.")
+    payload: DataObject | None = Field(
+        default=None, deprecated=True, description="Older form of `data`."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_older_form(cls, value: Any) -> Any:
+        """Map `{user_id, type, message, payload}` onto the current fields."""
+        if not isinstance(value, dict) or "user_id" not in value:
+            return value
+        clashes = [
+            new
+            for old, new in (
+                ("user_id", "to"),
+                ("type", "channels"),
+                ("message", "body"),
+                ("payload", "data"),
+            )
+            if old in value and new in value
+        ]
+        if clashes:
+            raise ValueError(f"give either the older or the current field, not both: {clashes}")
+        mapped = dict(value)
+        mapped["to"] = mapped.pop("user_id")
+        if "type" in mapped:
+            mapped["channels"] = [mapped.pop("type")]
+        if "message" in mapped:
+            mapped["body"] = mapped.pop("message")
+        if "payload" in mapped:
+            mapped["data"] = mapped.pop("payload")
+        return mapped
+
+    @model_validator(mode="after")
+    def _check_recipients_and_channels(self) -> "SendRequest":
+        if self.to is None:
+            raise ValueError("`to` is required")
+        recipients = self.to if isinstance(self.to, list) else [self.to]
+        if not recipients:
+            raise ValueError("`to` names no recipient")
+        if len(recipients) > defaults.MAX_RECIPIENTS:
+            raise ValueError(f"`to` names more than {defaults.MAX_RECIPIENTS} recipients")
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("`channels` lists a channel twice")
+        return self
+
+    def recipients(self) -> list[str | Recipient]:
+        """`to` as a list."""
+        assert self.to is not None
+        return self.to if isinstance(self.to, list) else [self.to]
+
+
+class SentNotification(Response):
+    id: OpaqueId
+    user_id: str
+
+
+class SendResponse(Response):
+    notifications: list[SentNotification]
+
+
+class DeliveryOut(Response):
+    channel: Channel
+    status: Literal["queued", "sent", "failed", "skipped"]
+    attempts: int
+    last_error: str | None
+    updated_at: datetime
+
+
+class NotificationOut(Response):
+    """The notification object: what the inbox lists and what Socket.IO pushes."""
+
+    id: OpaqueId
+    user_id: str
+    category: str
+    title: str
+    body: str | None
+    data: dict[str, Any]
+    action_url: str | None
+    priority: Priority
+    created_at: datetime
+    seen_at: datetime | None
+    read_at: datetime | None
+    archived_at: datetime | None
+
+
+class NotificationDetail(NotificationOut):
+    """A notification as its producer sees it: with every channel's delivery."""
+
+    channels: list[Channel]
+    deliveries: list[DeliveryOut]
+
+
+# Inbox
+
+
+class InboxQuery(BaseModel):
+    """Query string of an inbox listing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["all", "unread", "read"] = "all"
+    archived: bool = False
+    category: Category | None = None
+    limit: int = Field(default=defaults.PAGE_SIZE_DEFAULT, ge=1, le=defaults.PAGE_SIZE_MAX)
+    cursor: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        default=None, description="`next_cursor` of the previous page."
+    )
+    after: IdText | None = Field(
+        default=None,
+        description="A notification id: list what came after it, oldest first (catch-up).",
+    )
+
+    @model_validator(mode="after")
+    def _cursor_or_after(self) -> "InboxQuery":
+        if self.cursor is not None and self.after is not None:
+            raise ValueError("give `cursor` or `after`, not both")
+        return self
+
+
+class InboxPage(Response):
+    items: list[NotificationOut]
+    next_cursor: str | None
+    unread_count: int
+
+
+class UnreadCount(Response):
+    unread_count: int
+
+
+class ReadAllRequest(Request):
+    category: Category | None = None
+
+
+class ReadAllResponse(Response):
+    updated: int
+    unread_count: int
+
+
+class SeenRequest(Request):
+    ids: list[IdText] = Field(min_length=1, max_length=defaults.SEEN_IDS_MAX)
+
+
+class SeenResponse(Response):
+    updated: int
+    unread_count: int
+
+
+class PreferencesUpdate(Request):
+    """A partial update: named switches change, `null` resets one to the default (on)."""
+
+    channels: dict[Channel, bool | None] = Field(default_factory=dict)
+    categories: dict[Category, dict[Channel, bool | None]] = Field(default_factory=dict)
+
+
+class PreferencesOut(Response):
+    channels: dict[Channel, bool]
+    categories: dict[str, dict[Channel, bool]]
+
+
+class PushKeys(Request):
+    p256dh: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    auth: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class PushSubscriptionIn(Request):
+    """What the browser's `PushSubscription.toJSON()` gives."""
+
+    endpoint: HttpUrl
+    keys: PushKeys
+    expirationTime: float | None = None  # noqa: N815 - the browser's own field name
+
+
+class PushSubscriptionOut(Response):
+    endpoint: str
+    keys: dict[str, str]
+    created_at: datetime
+
+
+class PushUnsubscribe(Request):
+    endpoint: HttpUrl
+
+
+class VapidKey(Response):
+    key: str
+
+
+# Webhooks
+
+
+class WebhookIn(Request):
+    url: HttpUrl
+    events: list[WebhookEvent] = Field(min_length=1)
+
+
+class WebhookOut(Response):
+    id: OpaqueId
+    url: str
+    events: list[str]
+    created_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Signs each event; shown only here.")
+
+
+class WebhookList(Response):
+    webhooks: list[WebhookOut]
+
+
+# Operations and errors
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Health(Response):
+    status: Literal["ok"]
+
+
+class Readiness(Response):
+    status: Literal["ready"]
+    checks: dict[str, str]

@@ -1,0 +1,78 @@
+"""Command-line tools: `flask --app wsgi keys ...` and `flask --app wsgi demo`."""
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from app.db import utcnow
+from app.extensions import db
+from app.services.credentials import (
+    create_api_key,
+    list_api_keys,
+    mint_user_token,
+    revoke_api_key,
+)
+from app.services.users import put_user
+
+keys = AppGroup("keys", help="Create, list and revoke producer API keys.")
+DEMO_USER_ID = "demo-user"
+DEMO_KEY_NAME = "demo"
+DEMO_TOKEN_TTL_SECONDS = 86400
+
+
+@keys.command("create")
+@click.argument("name")
+def create_key(name: str) -> None:
+    """Create an API key called NAME and print it (it is shown only once)."""
+    new_key = create_api_key(db.session, name)
+    db.session.commit()
+    click.echo(new_key.secret)
+    click.echo(
+        f"created key {new_key.record.id} ({name}); store it now, it is not shown again", err=True
+    )
+
+
+@keys.command("list")
+def list_keys() -> None:
+    """List keys: id, name, created, revoked."""
+    for record in list_api_keys(db.session):
+        revoked = record.revoked_at.isoformat() if record.revoked_at else "live"
+        click.echo(f"{record.id}\t{record.name}\t{record.created_at.isoformat()}\t{revoked}")
+
+
+@keys.command("revoke")
+@click.argument("id_or_name")
+def revoke_key(id_or_name: str) -> None:
+    """Revoke the key with this id, or every live key with this name."""
+    revoked = revoke_api_key(db.session, id_or_name)
+    db.session.commit()
+    if not revoked:
+        raise click.ClickException(f"no live key matches {id_or_name!r}")
+    for record in revoked:
+        click.echo(f"revoked key {record.id} ({record.name})")
+
+
+@click.command("demo")
+@click.option("--url", default="http://127.0.0.1:5000", help="Where the server will listen.")
+def demo(url: str) -> None:
+    """Set up the demo: a demo user, a fresh demo API key (older ones revoked) and a user
+    token. Prints all three and the demo page's URL."""
+    revoke_api_key(db.session, DEMO_KEY_NAME)
+    new_key = create_api_key(db.session, DEMO_KEY_NAME)
+    put_user(db.session, DEMO_USER_ID, {"name": "Demo User"}, utcnow())
+    db.session.commit()
+    token = mint_user_token(
+        current_app.config["USER_TOKEN_SECRET"], DEMO_USER_ID, DEMO_TOKEN_TTL_SECONDS
+    )
+    click.echo(f"Demo page:       {url}/")
+    click.echo(f"API docs:        {url}/docs")
+    click.echo(f"Demo API key:    {new_key.secret}")
+    click.echo(f"Demo user:       {DEMO_USER_ID}")
+    click.echo(f"Demo user token: {token.token}")
+    click.echo(f"  (expires {token.expires_at.isoformat()})")
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands on the app."""
+    app.cli.add_command(keys)
+    app.cli.add_command(demo)

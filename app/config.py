@@ -1,0 +1,84 @@
+"""Settings: defaults, then the environment (and `.env`), then an explicit mapping."""
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from app import defaults
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _origins(value: str | None) -> list[str]:
+    """Allowed browser origins; empty means the server's own origin only."""
+    return [origin.strip() for origin in (value or "").split(",") if origin.strip()]
+
+
+def _settings_from_environment(instance_path: str) -> dict[str, Any]:
+    sqlite_path = Path(instance_path) / "notify.db"
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{sqlite_path}"
+    # Plain postgres(ql):// means psycopg2, the driver we ship (SQLAlchemy 2.1 would pick
+    # psycopg 3, and no longer reads Heroku's postgres:// at all).
+    for scheme in ("postgres://", "postgresql://"):
+        if database_url.startswith(scheme):
+            database_url = "postgresql+psycopg2://" + database_url.removeprefix(scheme)
+    redis_url = os.environ.get("REDIS_URL") or None
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
+        "USER_TOKEN_SECRET": os.environ.get("USER_TOKEN_SECRET") or None,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "ASYNC_MODE": os.environ.get("ASYNC_MODE", "threading"),
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        "MAX_CONTENT_LENGTH": int(
+            os.environ.get("MAX_CONTENT_LENGTH", defaults.MAX_CONTENT_LENGTH)
+        ),
+        "DEMO_ENABLED": _env_bool("DEMO_ENABLED", database_url.startswith("sqlite")),
+        "VAPID_PUBLIC_KEY": os.environ.get("VAPID_PUBLIC_KEY") or None,
+        "SOCKETIO_CORS_ORIGINS": _origins(os.environ.get("CORS_ORIGINS")),
+        "MIGRATIONS_DIRECTORY": PROJECT_ROOT / "migrations",
+    }
+
+
+def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
+    """Fill `app.config` from the environment (after reading `.env`), then `overrides`."""
+    load_dotenv()
+    app.config.from_mapping(_settings_from_environment(app.instance_path))
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    app.json.sort_keys = False
+    if overrides:
+        app.config.from_mapping(overrides)
+    embedded = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    if embedded:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config["SECRET_KEY"] is None:
+        if not embedded:
+            raise RuntimeError(
+                "SECRET_KEY is not set: every web process and worker must share one secret "
+                "(for example `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    if app.config["USER_TOKEN_SECRET"] is None:
+        app.config["USER_TOKEN_SECRET"] = app.config["SECRET_KEY"]
+
+
+def _instance_secret(instance_path: Path) -> str:
+    """The embedded default's secret: made once, kept in the instance folder, so tokens
+    survive restarts without anyone setting SECRET_KEY."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,55 @@
+"""Named constants: every limit, TTL and default the service relies on, in one place."""
+
+MAX_CONTENT_LENGTH = 1024 * 1024
+"""Largest request body accepted, in bytes (larger is 413)."""
+
+USER_TOKEN_TTL_SECONDS = 3600
+"""Lifetime of a user token when the request names none."""
+
+USER_TOKEN_MAX_TTL_SECONDS = 86400
+"""Longest lifetime a user token may be minted with."""
+
+USER_TOKEN_AUDIENCE = "notify:user"  # noqa: S105 - a claim value, not a secret
+"""JWT audience of user tokens, so no other token signed with the same secret passes."""
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+"""How long an Idempotency-Key replays its first response."""
+
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+"""Longest Idempotency-Key header accepted."""
+
+MAX_RECIPIENTS = 10_000
+"""Most recipients one POST /notifications may name."""
+
+MAX_TITLE_LENGTH = 200
+"""Longest notification title."""
+
+MAX_BODY_LENGTH = 5_000
+"""Longest notification body."""
+
+MAX_DATA_BYTES = 16 * 1024
+"""Largest `data` object, measured as compact JSON in UTF-8."""
+
+MAX_ACTION_URL_LENGTH = 2_048
+"""Longest action_url."""
+
+DEFAULT_CATEGORY = "general"
+"""Category of a notification that names none."""
+
+PAGE_SIZE_DEFAULT = 20
+"""Inbox page size when the request names none."""
+
+PAGE_SIZE_MAX = 100
+"""Largest inbox page."""
+
+CATCH_UP_MAX = 100
+"""Most notifications one `after=` call returns; the client pages on from the last id."""
+
+SEEN_IDS_MAX = 1_000
+"""Most ids one POST /me/notifications/seen may name."""
+
+API_KEY_PREFIX = "nk_"
+"""Leading text of every API key, so keys are recognisable in logs and secret scanners."""
+
+READINESS_TIMEOUT_SECONDS = 2.0
+"""How long /readyz waits for each dependency before calling it down."""

@@ -1,0 +1,103 @@
+"""Notifications and their per-channel deliveries (the outbox the channel workers drain)."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import BigId, JsonDocument, UtcDateTime
+from app.extensions import db
+
+UNREAD_PREDICATE = "in_app AND read_at IS NULL AND archived_at IS NULL"
+ARCHIVED_PREDICATE = "in_app AND archived_at IS NOT NULL"
+
+
+class Notification(db.Model):
+    """One message to one user. Ids grow with creation, so they are the cursor."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, Identity(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    category: Mapped[str] = mapped_column(String(64), nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    body: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDocument, nullable=False)
+    action_url: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(8), nullable=False)
+    # False for a notification sent only through other channels: it is tracked, not listed.
+    in_app: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, nullable=False, server_default=func.current_timestamp()
+    )
+    seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    archived_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        # Inbox pages, `after=` catch-up and erasure: one user's rows by id.
+        Index("ix_notifications_user_id_id", "user_id", "id"),
+        Index("ix_notifications_user_id_category_id", "user_id", "category", "id"),
+        # The unread count and the Unread tab stay small however long the history is.
+        Index(
+            "ix_notifications_unread",
+            "user_id",
+            "id",
+            postgresql_where=text(UNREAD_PREDICATE),
+            sqlite_where=text(UNREAD_PREDICATE),
+        ),
+        Index(
+            "ix_notifications_archived",
+            "user_id",
+            "id",
+            postgresql_where=text(ARCHIVED_PREDICATE),
+            sqlite_where=text(ARCHIVED_PREDICATE),
+        ),
+    )
+
+
+class Delivery(db.Model):
+    """One channel's delivery of one notification: status, attempts and the last error."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, Identity(), primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("notifications.id", ondelete="CASCADE"), nullable=False
+    )
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, nullable=False, server_default=func.current_timestamp()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, nullable=False, server_default=func.current_timestamp()
+    )
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("notification_id", "channel", name="uq_deliveries_notification_channel"),
+        # The outbox relay looks only at what is still queued.
+        Index(
+            "ix_deliveries_queued",
+            "id",
+            postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued'"),
+        ),
+    )

@@ -1,0 +1,1 @@
+"""The domain: sending, inbox, preferences, credentials. Services never commit."""

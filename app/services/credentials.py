@@ -1,0 +1,126 @@
+"""API keys (random, stored as SHA-256) and user tokens (signed JWTs naming one user)."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import defaults
+from app.db import utcnow
+from app.models import ApiKey
+
+LOOKUP_LENGTH = 12
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A freshly created key: `secret` is shown once and never stored."""
+
+    record: ApiKey
+    secret: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_key(session: Session, name: str) -> NewApiKey:
+    """Add a key named `name`; the caller commits and shows `secret` once."""
+    lookup = secrets.token_hex(LOOKUP_LENGTH // 2)
+    secret = f"{defaults.API_KEY_PREFIX}{lookup}_{secrets.token_urlsafe(32)}"
+    record = ApiKey(name=name, lookup=lookup, key_hash=_hash(secret))
+    session.add(record)
+    session.flush()
+    return NewApiKey(record=record, secret=secret)
+
+
+def verify_api_key(session: Session, secret: str) -> ApiKey | None:
+    """The live key that `secret` is, or None. The hash comparison takes constant time."""
+    if not secret.startswith(defaults.API_KEY_PREFIX):
+        return None
+    lookup = secret[len(defaults.API_KEY_PREFIX) :].split("_", 1)[0]
+    record = session.scalar(select(ApiKey).where(ApiKey.lookup == lookup))
+    if record is None or record.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(record.key_hash, _hash(secret)):
+        return None
+    return record
+
+
+def revoke_api_key(session: Session, key_id_or_name: str) -> list[ApiKey]:
+    """Revoke the live key with this id, or every live key with this name; returns them."""
+    query = select(ApiKey).where(ApiKey.revoked_at.is_(None))
+    if key_id_or_name.isdigit():
+        query = query.where(ApiKey.id == int(key_id_or_name))
+    else:
+        query = query.where(ApiKey.name == key_id_or_name)
+    revoked = list(session.scalars(query))
+    now = utcnow()
+    for record in revoked:
+        record.revoked_at = now
+    return revoked
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    """Every key, live and revoked, oldest first."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+@dataclass(frozen=True)
+class UserToken:
+    """A signed token for one user, and when it stops working."""
+
+    token: str
+    expires_at: datetime
+
+
+class InvalidToken(Exception):
+    """The token is not one of ours, was tampered with, or names no user."""
+
+
+class ExpiredToken(InvalidToken):
+    """The token was ours but its time is up."""
+
+
+def mint_user_token(secret: str, user_id: str, ttl_seconds: int) -> UserToken:
+    """A token granting `/me` and the socket of `user_id` for `ttl_seconds`."""
+    now = utcnow().replace(microsecond=0)
+    expires_at = now + timedelta(seconds=ttl_seconds)
+    claims = {
+        "sub": user_id,
+        "aud": defaults.USER_TOKEN_AUDIENCE,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+    }
+    return UserToken(token=jwt.encode(claims, secret, algorithm=ALGORITHM), expires_at=expires_at)
+
+
+def read_user_token(secret: str, token: str) -> str:
+    """The user id a valid token names. Raises `ExpiredToken` or `InvalidToken`."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=defaults.USER_TOKEN_AUDIENCE,
+            options={"require": ["sub", "exp", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise ExpiredToken("the token has expired") from error
+    except jwt.PyJWTError as error:
+        raise InvalidToken("the token is not valid") from error
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject:
+        raise InvalidToken("the token names no user")
+    return subject
+
+
+def looks_like_user_token(credential: str) -> bool:
+    """True for a credential shaped like a JWT (three dot-separated parts)."""
+    return credential.count(".") == 2

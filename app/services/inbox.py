@@ -1,0 +1,170 @@
+"""A user's inbox: keyset pages, catch-up, the unread count and read/seen/archive state."""
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, func, select, update
+from sqlalchemy.orm import Session
+
+from app.api.schemas import InboxQuery
+from app.db import parse_id
+from app.models import Notification
+
+CURSOR_PREFIX = "n1"
+NEWER = "a"
+OLDER = "d"
+
+
+class InvalidCursor(ValueError):
+    """The cursor was not made by this server."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a listing resumes: after `notification_id`, going to newer or older ones."""
+
+    notification_id: int
+    direction: str
+
+    def encode(self) -> str:
+        """The opaque form handed to clients."""
+        text = f"{CURSOR_PREFIX}:{self.direction}:{self.notification_id}"
+        return base64.urlsafe_b64encode(text.encode()).decode()
+
+    @classmethod
+    def decode(cls, cursor: str) -> "Cursor":
+        """The cursor `encode` made; raises `InvalidCursor`."""
+        try:
+            text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+            raise InvalidCursor(cursor) from error
+        prefix, _, rest = text.partition(":")
+        direction, _, number = rest.partition(":")
+        row_id = parse_id(number)
+        if prefix != CURSOR_PREFIX or direction not in {NEWER, OLDER} or row_id is None:
+            raise InvalidCursor(cursor)
+        return cls(row_id, direction)
+
+
+def _inbox_of(user_id: str) -> list[ColumnElement[bool]]:
+    return [Notification.user_id == user_id, Notification.in_app]
+
+
+def _unread_of(user_id: str) -> list[ColumnElement[bool]]:
+    return [*_inbox_of(user_id), Notification.read_at.is_(None), Notification.archived_at.is_(None)]
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    """One page of a listing."""
+
+    items: list[Notification]
+    next_cursor: str | None
+    unread_count: int
+
+
+def _listing(user_id: str, query: InboxQuery) -> Select[tuple[Notification]]:
+    conditions = _inbox_of(user_id)
+    if query.status == "unread":
+        conditions.append(Notification.read_at.is_(None))
+    elif query.status == "read":
+        conditions.append(Notification.read_at.is_not(None))
+    if query.archived:
+        conditions.append(Notification.archived_at.is_not(None))
+    else:
+        conditions.append(Notification.archived_at.is_(None))
+    if query.category is not None:
+        conditions.append(Notification.category == query.category)
+    return select(Notification).where(*conditions)
+
+
+def list_inbox(session: Session, user_id: str, query: InboxQuery) -> InboxPage:
+    """Newest first, or oldest first after the id `after` (catch-up); `next_cursor` goes on
+    in the same direction. Raises `InvalidCursor`."""
+    if query.cursor is not None:
+        start = Cursor.decode(query.cursor)
+    elif query.after is not None:
+        start = Cursor(int(query.after), NEWER)
+    else:
+        start = None
+    statement = _listing(user_id, query)
+    direction = start.direction if start else OLDER
+    if direction == NEWER:
+        statement = statement.order_by(Notification.id.asc())
+        if start:
+            statement = statement.where(Notification.id > start.notification_id)
+    else:
+        statement = statement.order_by(Notification.id.desc())
+        if start:
+            statement = statement.where(Notification.id < start.notification_id)
+    rows = list(session.scalars(statement.limit(query.limit + 1)))
+    items = rows[: query.limit]
+    has_more = len(rows) > query.limit
+    return InboxPage(
+        items=items,
+        next_cursor=Cursor(items[-1].id, direction).encode() if has_more else None,
+        unread_count=unread_count(session, user_id),
+    )
+
+
+def unread_count(session: Session, user_id: str) -> int:
+    """Unread, unarchived in-app notifications of the user."""
+    statement = select(func.count()).select_from(Notification).where(*_unread_of(user_id))
+    return session.scalar(statement) or 0
+
+
+def find_notification(session: Session, user_id: str, notification_id: str) -> Notification | None:
+    """The user's own in-app notification with this id, or None (also for anyone else's)."""
+    row_id = parse_id(notification_id)
+    if row_id is None:
+        return None
+    return session.scalar(
+        select(Notification).where(Notification.id == row_id, *_inbox_of(user_id))
+    )
+
+
+def set_read(notification: Notification, read: bool, now: datetime) -> None:
+    """Mark read (keeping the first read time; reading implies seen) or unread."""
+    if read:
+        notification.read_at = notification.read_at or now
+        notification.seen_at = notification.seen_at or now
+    else:
+        notification.read_at = None
+
+
+def set_archived(notification: Notification, archived: bool, now: datetime) -> None:
+    """Archive (keeping the first archive time) or unarchive."""
+    notification.archived_at = (notification.archived_at or now) if archived else None
+
+
+def read_all(session: Session, user_id: str, category: str | None, now: datetime) -> list[int]:
+    """Mark every unread in-app notification read (of one category if given); the ids."""
+    conditions = [*_inbox_of(user_id), Notification.read_at.is_(None)]
+    if category is not None:
+        conditions.append(Notification.category == category)
+    statement = (
+        update(Notification)
+        .where(*conditions)
+        .values(read_at=now, seen_at=func.coalesce(Notification.seen_at, now))
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.scalars(statement))
+
+
+def mark_seen(session: Session, user_id: str, ids: list[str], now: datetime) -> list[int]:
+    """Set `seen_at` on those of `ids` that are the user's and not yet seen; their ids."""
+    statement = (
+        update(Notification)
+        .where(
+            Notification.id.in_([int(value) for value in ids]),
+            Notification.seen_at.is_(None),
+            *_inbox_of(user_id),
+        )
+        .values(seen_at=now)
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.scalars(statement))
