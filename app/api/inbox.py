@@ -61,6 +61,19 @@ def _own_notification(notification_id: str) -> Notification:
     return notification
 
 
+@bp.get("/notifications/<notification_id>")
+@operation(
+    "Get one of my notifications",
+    tag="Inbox",
+    auth="user",
+    responses={200: schemas.NotificationOut},
+    errors=(*ERRORS, 404),
+)
+def get_notification(notification_id: str) -> Response:
+    """Another user's notification is 404, as if it did not exist."""
+    return respond(schemas.NotificationOut, _own_notification(notification_id))
+
+
 def _state_change(summary: str, path: str, change: str) -> None:
     """Register POST /me/notifications/<id>/<change>: read, unread, archive, unarchive."""
 

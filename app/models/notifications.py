@@ -67,6 +67,8 @@ class Notification(db.Model):
             postgresql_where=text(ARCHIVED_PREDICATE),
             sqlite_where=text(ARCHIVED_PREDICATE),
         ),
+        # Without AUTOINCREMENT SQLite may hand a deleted newest id out again.
+        {"sqlite_autoincrement": True},
     )
 
 
@@ -100,4 +102,5 @@ class Delivery(db.Model):
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),
         ),
+        {"sqlite_autoincrement": True},
     )

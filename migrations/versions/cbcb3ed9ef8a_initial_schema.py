@@ -75,7 +75,8 @@ def upgrade():
     sa.Column('read_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.create_index('ix_notifications_archived', ['user_id', 'id'], unique=False, postgresql_where=sa.text('in_app AND archived_at IS NOT NULL'), sqlite_where=sa.text('in_app AND archived_at IS NOT NULL'))
@@ -118,7 +119,8 @@ def upgrade():
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['notification_id'], ['notifications.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('notification_id', 'channel', name='uq_deliveries_notification_channel')
+    sa.UniqueConstraint('notification_id', 'channel', name='uq_deliveries_notification_channel'),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_deliveries_queued', ['id'], unique=False, postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
