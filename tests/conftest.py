@@ -23,7 +23,9 @@ from app.extensions import db
 from app.services.credentials import create_api_key
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", "notify_test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_SECRET = "test-secret-0123456789-0123456789-0123456789"
@@ -46,10 +48,10 @@ def postgres_url(database: str) -> str:
 
 def _postgres_version() -> str:
     try:
-        with psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=3) as connection:
-            with connection.cursor() as cursor:
-                cursor.execute("SHOW server_version")
-                return cursor.fetchone()[0]
+        connection = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=3)
+        with connection, connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            return cursor.fetchone()[0]
     except psycopg2.OperationalError as error:
         raise pytest.UsageError(
             f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}. "
@@ -94,7 +96,9 @@ def recreate_postgres_database(name: str) -> str:
     connection = psycopg2.connect(POSTGRES_ADMIN_URL)
     connection.autocommit = True
     with connection.cursor() as cursor:
-        cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        cursor.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     connection.close()
     return postgres_url(name)
@@ -141,7 +145,7 @@ def clean_database(application: Flask) -> None:
             db.session.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
         else:
             for table in TABLES:
-                db.session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+                db.session.execute(text(f"DELETE FROM {table}"))
             db.session.execute(text("DELETE FROM sqlite_sequence"))
         db.session.commit()
 
@@ -200,7 +204,7 @@ def producer(client: FlaskClient, api_key: str) -> ApiClient:
 
 
 @pytest.fixture
-def user_client(client: FlaskClient, producer: ApiClient):  # noqa: ANN201 - a factory
+def user_client(client: FlaskClient, producer: ApiClient):
     """Make a client acting as a user (created if needed) with a fresh user token."""
 
     def make(user_id: str, **user_fields: Any) -> ApiClient:
@@ -226,7 +230,8 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict[st
     assert set(body) == {"error"}, body
     error = body["error"]
     assert set(error) == {"code", "message", "details"}, error
-    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
     assert isinstance(error["details"], dict)
     if code is not None:
         assert error["code"] == code, error
