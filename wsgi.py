@@ -5,6 +5,7 @@ is imported, so this module reads only the environment before it.
 """
 
 import os
+import warnings
 
 from dotenv import load_dotenv
 
@@ -13,6 +14,8 @@ SERVING = __name__ == "__main__"
 ASYNC_MODE = os.environ.get("ASYNC_MODE", "eventlet") if SERVING else "threading"
 
 if ASYNC_MODE == "eventlet":
+    # Eventlet announces its bugfix-only status on import; ASYNC_MODE=gevent is the way off it.
+    warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
     import eventlet
 
     eventlet.monkey_patch()

@@ -56,7 +56,11 @@ def revoke_key(id_or_name: str) -> None:
 @click.option("--url", default="http://127.0.0.1:5000", help="Where the server will listen.")
 def demo(url: str) -> None:
     """Set up the demo: a demo user, a fresh demo API key (older ones revoked) and a user
-    token. Prints all three and the demo page's URL."""
+    token. Prints all three and the demo page's URL. Does nothing unless the demo is enabled
+    (DEMO_ENABLED; on by default only in the embedded mode)."""
+    if not current_app.config["DEMO_ENABLED"]:
+        click.echo("demo disabled (DEMO_ENABLED is off): create a key with `keys create NAME`")
+        return
     revoke_api_key(db.session, DEMO_KEY_NAME)
     new_key = create_api_key(db.session, DEMO_KEY_NAME)
     put_user(db.session, DEMO_USER_ID, {"name": "Demo User"}, utcnow())

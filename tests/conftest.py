@@ -26,7 +26,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", "notify_test")
+# One database per pytest process, so parallel runs on one machine never collide.
+TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", f"notify_test_{os.getpid()}")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_SECRET = "test-secret-0123456789-0123456789-0123456789"
 TABLES = (
@@ -91,17 +92,27 @@ def engine(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def recreate_postgres_database(name: str) -> str:
-    """Drop and create a Postgres database; its URL."""
+def _admin(*statements: sql.Composable) -> None:
     connection = psycopg2.connect(POSTGRES_ADMIN_URL)
     connection.autocommit = True
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        for statement in statements:
+            cursor.execute(statement)
     connection.close()
+
+
+def recreate_postgres_database(name: str) -> str:
+    """Drop and create a Postgres database; its URL."""
+    _admin(
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
+        sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)),
+    )
     return postgres_url(name)
+
+
+def drop_postgres_database(name: str) -> None:
+    """Drop a Postgres database, closing its connections."""
+    _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def app_config(database_url: str, **overrides: Any) -> dict[str, Any]:
@@ -118,13 +129,14 @@ def app_config(database_url: str, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def database_url(engine: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A fresh, empty database of the engine under test."""
-    if engine == "postgresql":
-        return recreate_postgres_database(TEST_DATABASE).replace(
-            "postgresql://", "postgresql+psycopg2://"
-        )
-    return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'notify.db'}"
+def database_url(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, empty database of the engine under test, dropped after the run."""
+    if engine == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'notify.db'}"
+        return
+    url = recreate_postgres_database(TEST_DATABASE)
+    yield url.replace("postgresql://", "postgresql+psycopg2://")
+    drop_postgres_database(TEST_DATABASE)
 
 
 @pytest.fixture(scope="session")

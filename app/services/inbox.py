@@ -49,7 +49,11 @@ class Cursor:
 
 
 def _inbox_of(user_id: str) -> list[ColumnElement[bool]]:
-    return [Notification.user_id == user_id, Notification.in_app]
+    # A range rather than `=` on purpose: with `user_id = x` Postgres treats the ORDER BY
+    # user_id as settled and may walk the primary key backwards instead, which reads the whole
+    # table's newer rows for a user whose notifications are old. The range keeps every page
+    # on the per-user indexes.
+    return [Notification.user_id.between(user_id, user_id), Notification.in_app]
 
 
 def _unread_of(user_id: str) -> list[ColumnElement[bool]]:
@@ -92,11 +96,11 @@ def list_inbox(session: Session, user_id: str, query: InboxQuery) -> InboxPage:
     statement = _listing(user_id, query)
     direction = start.direction if start else OLDER
     if direction == NEWER:
-        statement = statement.order_by(Notification.id.asc())
+        statement = statement.order_by(Notification.user_id.asc(), Notification.id.asc())
         if start:
             statement = statement.where(Notification.id > start.notification_id)
     else:
-        statement = statement.order_by(Notification.id.desc())
+        statement = statement.order_by(Notification.user_id.desc(), Notification.id.desc())
         if start:
             statement = statement.where(Notification.id < start.notification_id)
     rows = list(session.scalars(statement.limit(query.limit + 1)))
