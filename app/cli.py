@@ -2,7 +2,7 @@
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app.db import utcnow
 from app.extensions import db
@@ -53,6 +53,7 @@ def revoke_key(id_or_name: str) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--url", default="http://127.0.0.1:5000", help="Where the server will listen.")
 def demo(url: str) -> None:
     """Set up the demo: a demo user, a fresh demo API key (older ones revoked) and a user

@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -124,7 +125,7 @@ class Recipient(UserFields):
 
 
 class UserOut(Response):
-    user_id: str = Field(validation_alias="id")
+    user_id: str = Field(validation_alias=AliasChoices("id", "user_id"))
     email: str | None
     phone: str | None
     name: str | None
