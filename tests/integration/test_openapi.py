@@ -47,7 +47,7 @@ def test_document_lists_every_contract_route(client):
     document = _document(client)
     assert document["openapi"].startswith("3.1")
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
-    assert CONTRACT_PATHS <= documented
+    assert documented >= CONTRACT_PATHS
 
 
 def test_every_registered_route_is_documented(app, client):
