@@ -60,7 +60,8 @@ def field_errors(error: ValidationError, prefix: str = "") -> dict[str, str]:
     """Pydantic's errors as `{"dotted.field.path": "what is wrong"}`."""
     details: dict[str, str] = {}
     for item in error.errors(include_url=False):
-        path = ".".join(str(part) for part in item["loc"]) or "body"
+        # An error about the request as a whole has no location; "body" would read as a field.
+        path = ".".join(str(part) for part in item["loc"]) or "request"
         details.setdefault(prefix + path, item["msg"])
     return details
 

@@ -16,6 +16,7 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -70,15 +71,45 @@ HttpUrl = Annotated[
 ]
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store U+0000 in text or JSONB; refuse it rather than fail on insert.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
+def _no_nul_inside(value: Any) -> None:
+    if isinstance(value, str):
+        _no_nul(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul_inside(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul_inside(item)
+
+
 def _small_json(value: dict[str, Any]) -> dict[str, Any]:
-    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as error:
+        raise ValueError("must not contain NaN or infinite numbers") from error
+    _no_nul_inside(value)
+    size = len(text.encode())
     if size > defaults.MAX_DATA_BYTES:
         raise ValueError(f"must be at most {defaults.MAX_DATA_BYTES} bytes as JSON, not {size}")
     return value
 
 
-Title = Annotated[str, StringConstraints(min_length=1, max_length=defaults.MAX_TITLE_LENGTH)]
-Body = Annotated[str, StringConstraints(max_length=defaults.MAX_BODY_LENGTH)]
+Title = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=defaults.MAX_TITLE_LENGTH),
+    AfterValidator(_no_nul),
+]
+Body = Annotated[
+    str, StringConstraints(max_length=defaults.MAX_BODY_LENGTH), AfterValidator(_no_nul)
+]
 DataObject = Annotated[dict[str, Any], AfterValidator(_small_json)]
 
 
@@ -96,7 +127,7 @@ OpaqueId = Annotated[str, BeforeValidator(lambda value: str(value))]
 class Request(BaseModel):
     """A request body: unknown fields are refused so a typo never passes silently."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Response(BaseModel):
@@ -113,7 +144,7 @@ class UserFields(Request):
 
     email: EmailStr | None = None
     phone: Phone | None = None
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_nul)] | None = None
     locale: Locale | None = None
     timezone: Timezone | None = None
 
@@ -149,12 +180,43 @@ class TokenOut(Response):
 # Sending
 
 
+def _as_list(value: Any) -> Any:
+    return value if isinstance(value, list) else [value]
+
+
+def _as_recipient(value: Any) -> Any:
+    return {"user_id": value} if isinstance(value, str) else value
+
+
+def _document_recipients(schema: dict[str, Any]) -> None:
+    """`to` is validated as a list of recipient objects, but also accepts one user id, one
+    object, or ids among the objects: say so in the JSON Schema."""
+    user_id = {"type": "string", "pattern": USER_ID_PATTERN}
+    recipient = schema["items"]
+    array = {**schema, "items": {"anyOf": [user_id, recipient]}}
+    schema.clear()
+    schema.update(
+        anyOf=[user_id, recipient, array],
+        description=f"A user id, a recipient object, or a list of 1 to "
+        f"{defaults.MAX_RECIPIENTS:,} of either.",
+    )
+
+
+OLDER_FORM = {"user_id": "to", "type": "channels", "message": "body", "payload": "data"}
+
+
 class SendRequest(Request):
     """POST /notifications. `to` names 1 to 10,000 recipients; each gets one notification."""
 
-    to: UserId | Recipient | list[UserId | Recipient] | None = Field(
-        default=None, description="A user id, a recipient object, or a list of up to 10,000."
-    )
+    to: Annotated[
+        list[Annotated[Recipient, BeforeValidator(_as_recipient)]],
+        BeforeValidator(_as_list),
+        Field(
+            min_length=1,
+            max_length=defaults.MAX_RECIPIENTS,
+            json_schema_extra=_document_recipients,
+        ),
+    ]
     category: Category = defaults.DEFAULT_CATEGORY
     title: Title
     body: Body | None = None
@@ -174,48 +236,32 @@ class SendRequest(Request):
     @model_validator(mode="before")
     @classmethod
     def _accept_older_form(cls, value: Any) -> Any:
-        """Map `{user_id, type, message, payload}` onto the current fields."""
-        if not isinstance(value, dict) or "user_id" not in value:
+        """Map `{user_id, type, message, payload}` onto the current fields. A body that mixes
+        the two forms is left as it is, for the older fields' validator to refuse."""
+        if not isinstance(value, dict) or not OLDER_FORM.keys() & value.keys():
             return value
-        clashes = [
-            new
-            for old, new in (
-                ("user_id", "to"),
-                ("type", "channels"),
-                ("message", "body"),
-                ("payload", "data"),
-            )
-            if old in value and new in value
-        ]
-        if clashes:
-            raise ValueError(f"give either the older or the current field, not both: {clashes}")
-        mapped = dict(value)
-        mapped["to"] = mapped.pop("user_id")
-        if "type" in mapped:
-            mapped["channels"] = [mapped.pop("type")]
-        if "message" in mapped:
-            mapped["body"] = mapped.pop("message")
-        if "payload" in mapped:
-            mapped["data"] = mapped.pop("payload")
+        if set(OLDER_FORM.values()) & value.keys():
+            return value
+        mapped = {name: field for name, field in value.items() if name not in OLDER_FORM}
+        for old, new in OLDER_FORM.items():
+            if old in value:
+                mapped[new] = [value[old]] if old == "type" else value[old]
         return mapped
 
-    @model_validator(mode="after")
-    def _check_recipients_and_channels(self) -> "SendRequest":
-        if self.to is None:
-            raise ValueError("`to` is required")
-        recipients = self.to if isinstance(self.to, list) else [self.to]
-        if not recipients:
-            raise ValueError("`to` names no recipient")
-        if len(recipients) > defaults.MAX_RECIPIENTS:
-            raise ValueError(f"`to` names more than {defaults.MAX_RECIPIENTS} recipients")
-        if len(set(self.channels)) != len(self.channels):
-            raise ValueError("`channels` lists a channel twice")
-        return self
+    @field_validator(*OLDER_FORM, mode="before")
+    @classmethod
+    def _refuse_mixed_forms(cls, value: Any) -> Any:
+        raise ValueError(
+            "the older form (user_id, type, message, payload) cannot be mixed with "
+            "to, channels, body or data"
+        )
 
-    def recipients(self) -> list[str | Recipient]:
-        """`to` as a list."""
-        assert self.to is not None
-        return self.to if isinstance(self.to, list) else [self.to]
+    @field_validator("channels")
+    @classmethod
+    def _distinct_channels(cls, channels: list[str]) -> list[str]:
+        if len(set(channels)) != len(channels):
+            raise ValueError("lists a channel twice")
+        return channels
 
 
 class SentNotification(Response):
@@ -327,8 +373,8 @@ class PreferencesOut(Response):
 
 
 class PushKeys(Request):
-    p256dh: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    auth: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    p256dh: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_=-]{1,256}$")]
+    auth: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_=-]{1,256}$")]
 
 
 class PushSubscriptionIn(Request):

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from app.api.schemas import Recipient, SendRequest
+from app.api.schemas import SendRequest
 from app.models import Delivery, Notification
 from app.services.users import upsert_users
 
@@ -23,12 +23,9 @@ class SentNotification:
 def _recipient_rows(request: SendRequest) -> list[dict[str, Any]]:
     """One upsert row per distinct user, in first-seen order; inline fields merge, later win."""
     rows: dict[str, dict[str, Any]] = {}
-    for recipient in request.recipients():
-        if isinstance(recipient, Recipient):
-            row = rows.setdefault(recipient.user_id, {"id": recipient.user_id})
-            row.update(recipient.model_dump(include=recipient.model_fields_set - {"user_id"}))
-        else:
-            rows.setdefault(recipient, {"id": recipient})
+    for recipient in request.to:
+        row = rows.setdefault(recipient.user_id, {"id": recipient.user_id})
+        row.update(recipient.model_dump(include=recipient.model_fields_set - {"user_id"}))
     return list(rows.values())
 
 
