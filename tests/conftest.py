@@ -70,11 +70,20 @@ def _redis_version() -> str:
         ) from error
 
 
+SERVICES: dict[str, str] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Fail the whole run at once, with a message, when Postgres or Redis does not answer."""
+    SERVICES["postgres"] = _postgres_version()
+    SERVICES["redis"] = _redis_version()
+
+
 def pytest_report_header() -> list[str]:
-    """Say which real services this run uses (and fail at once when one is missing)."""
+    """Say which real services this run uses."""
     return [
-        f"services: PostgreSQL {_postgres_version()} at {POSTGRES_ADMIN_URL}, "
-        f"Redis {_redis_version()} at {REDIS_URL}",
+        f"services: PostgreSQL {SERVICES['postgres']} at {POSTGRES_ADMIN_URL}, "
+        f"Redis {SERVICES['redis']} at {REDIS_URL}",
     ]
 
 
