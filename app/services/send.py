@@ -61,8 +61,9 @@ def send_notifications(
     ]
     other_channels = [channel for channel in request.channels if channel != "in_app"]
     if other_channels:
+        # RETURNING batches the rows into multi-row INSERTs, as for the notifications.
         session.execute(
-            insert(Delivery.__table__),
+            insert(Delivery.__table__).returning(Delivery.__table__.c.id),
             [
                 {
                     "notification_id": notification.id,
@@ -75,5 +76,5 @@ def send_notifications(
                 for notification in sent
                 for channel in other_channels
             ],
-        )
+        ).all()
     return sent

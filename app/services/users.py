@@ -30,7 +30,9 @@ def upsert_users(session: Session, rows: Iterable[Mapping[str, Any]], now: datet
             )
         else:
             statement = insert.on_conflict_do_nothing(index_elements=["id"])
-        session.execute(statement, values)
+        # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues")
+        # instead of one statement per row.
+        session.execute(statement.returning(User.__table__.c.id), values).all()
 
 
 def put_user(session: Session, user_id: str, fields: Mapping[str, Any], now: datetime) -> bool:
