@@ -3,14 +3,22 @@
 from typing import Any
 
 from flask import Flask
+from socketio import RedisManager
 
-from app import cli, request_log
+from app import (
+    cli,
+    realtime,  # noqa: F401 - registers the Socket.IO handlers before init_app
+    request_log,
+)
 from app.api import register_blueprints
 from app.api.errors import register_error_handlers
 from app.config import load_config
 from app.db import init_app as init_database
 from app.extensions import db, mail, migrate, socketio
 from app.web.demo import bp as web_bp
+
+REALTIME_CHANNEL = "notify-socketio"
+"""Redis pub/sub channel that carries Socket.IO emits between processes."""
 
 
 def register_extensions(app: Flask) -> None:
@@ -19,10 +27,12 @@ def register_extensions(app: Flask) -> None:
     init_database(app)
     migrate.init_app(app, db, directory=str(app.config["MIGRATIONS_DIRECTORY"]))
     mail.init_app(app)
+    redis_url = app.config["REDIS_URL"]
     socketio.init_app(
         app,
         async_mode=app.config["ASYNC_MODE"],
-        message_queue=app.config["REDIS_URL"],
+        # Always given, so building a second app never inherits the first one's queue.
+        client_manager=RedisManager(redis_url, channel=REALTIME_CHANNEL) if redis_url else None,
         cors_allowed_origins=app.config["SOCKETIO_CORS_ORIGINS"],
     )
 

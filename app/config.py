@@ -20,9 +20,13 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _origins(value: str | None) -> list[str]:
-    """Allowed browser origins; empty means the server's own origin only."""
-    return [origin.strip() for origin in (value or "").split(",") if origin.strip()]
+def _origins(value: str | None) -> list[str] | str | None:
+    """Browser origins allowed to open a socket: None (the server's own origin only), a list,
+    or "*" when set explicitly. Never an empty list, which would switch the check off."""
+    origins = [origin.strip() for origin in (value or "").split(",") if origin.strip()]
+    if origins == ["*"]:
+        return "*"
+    return origins or None
 
 
 def _settings_from_environment(instance_path: str) -> dict[str, Any]:
@@ -46,6 +50,7 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
             os.environ.get("MAX_CONTENT_LENGTH", defaults.MAX_CONTENT_LENGTH)
         ),
         "DEMO_ENABLED": _env_bool("DEMO_ENABLED", database_url.startswith("sqlite")),
+        "MAX_CONNECTIONS": int(os.environ.get("MAX_CONNECTIONS", defaults.MAX_CONNECTIONS)),
         "VAPID_PUBLIC_KEY": os.environ.get("VAPID_PUBLIC_KEY") or None,
         "SOCKETIO_CORS_ORIGINS": _origins(os.environ.get("CORS_ORIGINS")),
         "MIGRATIONS_DIRECTORY": PROJECT_ROOT / "migrations",

@@ -53,3 +53,7 @@ API_KEY_PREFIX = "nk_"
 
 READINESS_TIMEOUT_SECONDS = 2.0
 """How long /readyz waits for each dependency before calling it down."""
+
+MAX_CONNECTIONS = 16_384
+"""Concurrent connections one web process serves (eventlet's own default is 1,024), sized for
+10,000 sockets with room for reconnect storms. Needs as many open files (`ulimit -n`)."""

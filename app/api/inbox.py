@@ -9,6 +9,7 @@ from app.api.responses import respond
 from app.db import utcnow
 from app.extensions import db
 from app.models import Notification
+from app.realtime import events
 from app.services import inbox
 from app.services.preferences import get_preferences, update_preferences
 
@@ -92,6 +93,8 @@ def _state_change(summary: str, path: str, change: str) -> None:
         else:
             inbox.set_archived(notification, change == "archive", now)
         db.session.commit()
+        events.announce_updated(notification)
+        events.announce_count(g.user_id, inbox.unread_count(db.session, g.user_id))
         return respond(schemas.NotificationOut, notification)
 
     view.__doc__ = f"Returns the updated notification. {summary}; repeating it changes nothing."
@@ -116,9 +119,13 @@ _state_change("Unarchive", "/notifications/<notification_id>/unarchive", "unarch
 )
 def read_all(body: schemas.ReadAllRequest) -> Response:
     """Every unread notification, or those of one `category`."""
-    updated = inbox.read_all(db.session, g.user_id, body.category, utcnow())
+    now = utcnow()
+    updated = inbox.read_all(db.session, g.user_id, body.category, now)
     db.session.commit()
     count = inbox.unread_count(db.session, g.user_id)
+    events.announce_many_updated(g.user_id, updated, "read_at", now)
+    if updated:
+        events.announce_count(g.user_id, count)
     return respond(schemas.ReadAllResponse, {"updated": len(updated), "unread_count": count})
 
 
@@ -133,8 +140,10 @@ def read_all(body: schemas.ReadAllRequest) -> Response:
 )
 def seen(body: schemas.SeenRequest) -> Response:
     """Marks those of `ids` that are mine as shown to me; other ids are ignored."""
-    updated = inbox.mark_seen(db.session, g.user_id, body.ids, utcnow())
+    now = utcnow()
+    updated = inbox.mark_seen(db.session, g.user_id, body.ids, now)
     db.session.commit()
+    events.announce_many_updated(g.user_id, updated, "seen_at", now)
     count = inbox.unread_count(db.session, g.user_id)
     return respond(schemas.SeenResponse, {"updated": len(updated), "unread_count": count})
 

@@ -11,6 +11,7 @@ from app.api.responses import dump, respond
 from app.db import parse_id, utcnow
 from app.extensions import db
 from app.models import Delivery, Notification
+from app.realtime import events
 from app.services import idempotency
 from app.services.send import send_notifications
 
@@ -68,6 +69,7 @@ def send(body: schemas.SendRequest) -> Response:
     if key is not None:
         idempotency.record(db.session, g.api_key.id, key, 201, payload)
     db.session.commit()
+    events.announce_created([notification.id for notification in sent])
     return respond(schemas.SendResponse, payload, 201)
 
 

@@ -56,8 +56,9 @@ def _inbox_of(user_id: str) -> list[ColumnElement[bool]]:
     return [Notification.user_id.between(user_id, user_id), Notification.in_app]
 
 
-def _unread_of(user_id: str) -> list[ColumnElement[bool]]:
-    return [*_inbox_of(user_id), Notification.read_at.is_(None), Notification.archived_at.is_(None)]
+def unread_condition() -> list[ColumnElement[bool]]:
+    """In the inbox, unread and not archived: the unread index's predicate."""
+    return [Notification.in_app, Notification.read_at.is_(None), Notification.archived_at.is_(None)]
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,11 @@ def list_inbox(session: Session, user_id: str, query: InboxQuery) -> InboxPage:
 
 def unread_count(session: Session, user_id: str) -> int:
     """Unread, unarchived in-app notifications of the user."""
-    statement = select(func.count()).select_from(Notification).where(*_unread_of(user_id))
+    statement = (
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, *unread_condition())
+    )
     return session.scalar(statement) or 0
 
 

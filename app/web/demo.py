@@ -8,6 +8,7 @@ from app.api.responses import respond
 from app.cli import DEMO_USER_ID
 from app.db import utcnow
 from app.extensions import db
+from app.realtime import events
 from app.services.credentials import mint_user_token
 from app.services.send import send_notifications
 from app.services.users import put_user
@@ -47,4 +48,5 @@ def demo_send() -> Response:
     request = schemas.SendRequest.model_validate({"to": DEMO_USER_ID, **form.model_dump()})
     sent = send_notifications(db.session, request, utcnow())
     db.session.commit()
+    events.announce_created([notification.id for notification in sent])
     return respond(schemas.SendResponse, {"notifications": sent}, 201)

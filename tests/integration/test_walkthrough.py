@@ -3,11 +3,7 @@
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,12 +12,10 @@ import pytest
 from tests.conftest import (
     PROJECT_ROOT,
     REDIS_URL,
-    TEST_SECRET,
     drop_postgres_database,
     recreate_postgres_database,
 )
-
-STARTUP_SECONDS = 30
+from tests.servers import migrate, server_environment, web_server
 
 
 def readme_walkthrough() -> str:
@@ -31,70 +25,23 @@ def readme_walkthrough() -> str:
     return re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_serving(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"server did not answer at {url} within {STARTUP_SECONDS}s")
-
-
 @pytest.fixture(params=["embedded", "postgres-redis"])
 def server_env(request, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment of a real server: embedded SQLite, or PostgreSQL with Redis."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env |= {"SECRET_KEY": TEST_SECRET, "PYTHONUNBUFFERED": "1", "ASYNC_MODE": "eventlet"}
     if request.param == "embedded":
-        env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'notify.db'}"
-        yield env
+        yield server_environment(f"sqlite:///{tmp_path / 'notify.db'}", None)
         return
     name = f"notify_walkthrough_{os.getpid()}"
-    env["DATABASE_URL"] = recreate_postgres_database(name)
-    env["REDIS_URL"] = REDIS_URL
-    yield env
+    yield server_environment(recreate_postgres_database(name), REDIS_URL)
     drop_postgres_database(name)
 
 
 @pytest.fixture
 def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """A migrated database and `python wsgi.py` serving it; the base URL."""
-    bin_dir = Path(sys.executable).parent
-    subprocess.run(
-        [bin_dir / "flask", "--app", "wsgi", "db", "upgrade"],
-        cwd=PROJECT_ROOT,
-        env=server_env,
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "wsgi.py"],
-        cwd=PROJECT_ROOT,
-        env=server_env | {"HOST": "127.0.0.1", "PORT": str(port)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(url, process)
+    migrate(server_env)
+    with web_server(server_env, tmp_path / "server.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 def test_readme_walkthrough_works_verbatim(server, server_env):

@@ -1,0 +1,65 @@
+"""Socket.IO connections: only a valid user token gets in, into that user's room only, and
+a reconnecting client gets what it missed since `last_id`."""
+
+from typing import Any
+
+from flask import current_app, request
+from flask_socketio import emit, join_room
+
+from app import defaults
+from app.api.responses import dump
+from app.api.schemas import InboxQuery, NotificationOut
+from app.db import parse_id
+from app.extensions import db, socketio
+from app.realtime.events import user_room
+from app.services.credentials import ExpiredToken, InvalidToken, read_user_token
+from app.services.inbox import list_inbox, unread_count
+from app.services.users import user_exists
+
+
+def _authenticated_user(auth: Any) -> str:
+    token = auth.get("token") if isinstance(auth, dict) else None
+    if not isinstance(token, str) or not token:
+        raise ConnectionRefusedError("missing_credential: send auth {token: <user token>}")
+    try:
+        user_id = read_user_token(current_app.config["USER_TOKEN_SECRET"], token)
+    except ExpiredToken as error:
+        raise ConnectionRefusedError("token_expired: the user token has expired") from error
+    except InvalidToken as error:
+        raise ConnectionRefusedError("invalid_credential: not a valid user token") from error
+    if not user_exists(db.session, user_id):
+        raise ConnectionRefusedError("invalid_credential: the token's user no longer exists")
+    return user_id
+
+
+def _last_id(auth: dict[str, Any]) -> int | None:
+    value = auth.get("last_id")
+    if value is None:
+        return None
+    row_id = parse_id(str(value)) if isinstance(value, str | int) else None
+    if row_id is None:
+        raise ConnectionRefusedError("invalid_last_id: last_id must be a notification id")
+    return row_id
+
+
+@socketio.on("connect")
+def connect(auth: Any = None) -> None:
+    """Refuse without a valid user token; join the user's room, then replay what the user
+    missed since `last_id` (joining first, so nothing falls between the two)."""
+    user_id = _authenticated_user(auth)
+    last_id = _last_id(auth)
+    join_room(user_room(user_id))
+    if last_id is not None:
+        _replay(user_id, last_id)
+    emit("unread_count", {"unread_count": unread_count(db.session, user_id)}, to=request.sid)
+
+
+def _replay(user_id: str, last_id: int) -> None:
+    page = list_inbox(
+        db.session, user_id, InboxQuery(after=str(last_id), limit=defaults.CATCH_UP_MAX)
+    )
+    for notification in page.items:
+        emit("notification", dump(NotificationOut, notification), to=request.sid)
+    if page.next_cursor is not None:
+        # More was missed than one connect replays: the client pages with ?after= from here.
+        emit("resync", {"after": str(page.items[-1].id)}, to=request.sid)

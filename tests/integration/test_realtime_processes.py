@@ -1,0 +1,228 @@
+"""Real time across real processes: two web servers and a worker sharing PostgreSQL and a
+private Redis, under eventlet and gevent, over websocket and long-polling."""
+
+import json
+import os
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from redis import Redis
+from rq import Queue
+
+from tests.conftest import drop_postgres_database, recreate_postgres_database
+from tests.realtime_client import Tab
+from tests.servers import RedisServer, migrate, server_environment, web_server, worker
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def call(url: str, method: str, path: str, credential: str, body: Any = None) -> Any:
+    """One JSON request; returns the decoded response (raising on an HTTP error)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url}{path}", data=data, method=method)
+    request.add_header("Authorization", f"Bearer {credential}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+class Cluster:
+    """Two web processes on one database and one Redis, and how to reach them."""
+
+    def __init__(self, urls: list[str], env: dict[str, str], api_key: str, redis: RedisServer):
+        self.urls = urls
+        self.env = env
+        self.api_key = api_key
+        self.redis = redis
+
+    def token(self, user_id: str) -> str:
+        call(self.urls[0], "PUT", f"/users/{user_id}", self.api_key, {})
+        return call(self.urls[0], "POST", f"/users/{user_id}/tokens", self.api_key, {})["token"]
+
+    def send(self, via: int, **body: Any) -> list[str]:
+        sent = call(self.urls[via], "POST", "/notifications", self.api_key, body)
+        return [item["id"] for item in sent["notifications"]]
+
+
+def _api_key(env: dict[str, str]) -> str:
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    result = subprocess.run(
+        [Path(sys.executable).parent / "flask", "--app", "wsgi", "keys", "create", "cluster"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module", params=["eventlet", "gevent"])
+def cluster(request, tmp_path_factory) -> Iterator[Cluster]:
+    workdir = tmp_path_factory.mktemp(f"cluster-{request.param}")
+    redis = RedisServer(workdir)
+    redis.start()
+    name = f"notify_cluster_{os.getpid()}"
+    env = server_environment(recreate_postgres_database(name), redis.url, ASYNC_MODE=request.param)
+    migrate(env)
+    api_key = _api_key(env)
+    try:
+        with (
+            web_server(env, workdir / "web1.log") as first,
+            web_server(env, workdir / "web2.log") as second,
+        ):
+            yield Cluster([first, second], env, api_key, redis)
+    finally:
+        redis.stop()
+        drop_postgres_database(name)
+
+
+@pytest.fixture(params=["websocket", "polling"])
+def transport(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def tabs() -> Iterator[list[Tab]]:
+    opened: list[Tab] = []
+    yield opened
+    for tab in opened:
+        tab.close()
+
+
+def open_tab(tabs: list[Tab], url: str, token: str, transport: str, **kwargs: Any) -> Tab:
+    tab = Tab(url, token, transport, **kwargs)
+    tabs.append(tab)
+    tab.next("unread_count")
+    return tab
+
+
+def test_send_through_one_process_reaches_a_tab_on_the_other(cluster, transport, tabs):
+    user = f"ana-{transport}"
+    ana = open_tab(tabs, cluster.urls[0], cluster.token(user), transport)
+    ben = open_tab(tabs, cluster.urls[0], cluster.token(f"ben-{transport}"), transport)
+    [notification_id] = cluster.send(1, to=user, title="across")
+    notification = ana.next("notification")
+    assert notification["id"] == notification_id
+    assert notification["user_id"] == user
+    assert ana.next("unread_count")["unread_count"] >= 1
+    assert [name for name, _ in ben.drain()] == []
+
+
+def test_a_read_on_one_process_reaches_a_tab_on_the_other(cluster, transport, tabs):
+    user = f"cara-{transport}"
+    token = cluster.token(user)
+    first_tab = open_tab(tabs, cluster.urls[0], token, transport)
+    second_tab = open_tab(tabs, cluster.urls[1], token, transport)
+    [notification_id] = cluster.send(0, to=user, title="read me")
+    first_tab.next("notification")
+    second_tab.next("notification")
+    read = call(cluster.urls[0], "POST", f"/me/notifications/{notification_id}/read", token)
+    updated = second_tab.next("notification_updated")
+    assert updated == {
+        "id": notification_id,
+        "seen_at": read["seen_at"],
+        "read_at": read["read_at"],
+        "archived_at": None,
+    }
+    assert second_tab.next("unread_count") == {"unread_count": 0}
+    cluster.send(1, to=user, title="two")
+    call(cluster.urls[1], "POST", "/me/notifications/read-all", token)
+    assert first_tab.next("notification_updated")["read_at"].endswith("Z")
+
+
+def test_a_worker_process_emit_reaches_the_tab(cluster, transport, tabs, tmp_path):
+    user = f"dan-{transport}"
+    tab = open_tab(tabs, cluster.urls[0], cluster.token(user), transport)
+    # A row written without the API, so only the worker's job announces it.
+    with psycopg2.connect(cluster.env["DATABASE_URL"]) as connection, connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO notifications (user_id, category, title, data, priority, in_app)"
+            " VALUES (%s, 'general', 'from a worker', '{}', 'normal', true) RETURNING id",
+            (user,),
+        )
+        notification_id = cur.fetchone()[0]
+    connection.close()
+    with worker(cluster.env, tmp_path / "worker.log"):
+        queue = Queue("default", connection=Redis.from_url(cluster.redis.url))
+        queue.enqueue("app.realtime.events.announce_created", [notification_id])
+        notification = tab.next("notification", timeout=30)
+    assert notification["id"] == str(notification_id)
+    assert notification["title"] == "from a worker"
+
+
+def test_a_slow_query_blocks_neither_requests_nor_sockets(cluster, tabs):
+    """A request stuck behind a table lock (a query that takes seconds) must not stall the
+    process: other requests answer and socket events arrive while it waits."""
+    user = "eve-slow"
+    tab = open_tab(tabs, cluster.urls[0], cluster.token(user), "websocket")
+    blocker = psycopg2.connect(cluster.env["DATABASE_URL"])
+    blocker.cursor().execute("LOCK TABLE webhooks IN ACCESS EXCLUSIVE MODE")
+    finished: list[Any] = []
+    slow = threading.Thread(
+        target=lambda: finished.append(
+            call(
+                cluster.urls[0],
+                "POST",
+                "/webhooks",
+                cluster.api_key,
+                {"url": "https://example.com/hook", "events": ["delivery.sent"]},
+            )
+        )
+    )
+    slow.start()
+    try:
+        with urllib.request.urlopen(f"{cluster.urls[0]}/readyz", timeout=10) as response:
+            assert response.status == 200
+        [notification_id] = cluster.send(0, to=user, title="while a query waits")
+        assert tab.next("notification")["id"] == notification_id
+        assert slow.is_alive()
+        assert finished == []
+    finally:
+        blocker.rollback()
+        blocker.close()
+        slow.join(timeout=30)
+    assert finished[0]["url"] == "https://example.com/hook"
+
+
+def test_servers_reconnect_to_redis_and_clients_catch_up(cluster, tabs):
+    user = "fay-redis"
+    token = cluster.token(user)
+    tab = open_tab(tabs, cluster.urls[0], token, "websocket")
+    [before] = cluster.send(1, to=user, title="before the outage")
+    assert tab.next("notification")["id"] == before
+
+    cluster.redis.stop()
+    [during] = cluster.send(1, to=user, title="while Redis is down")
+    cluster.redis.start()
+
+    # The servers resubscribe by themselves: keep sending through the other process until
+    # one arrives live (the listener backs off 1, 2, 4 ... seconds between tries).
+    arrived = None
+    for attempt in range(20):
+        cluster.send(1, to=user, title=f"after the outage {attempt}")
+        try:
+            arrived = tab.next("notification", timeout=3)
+            break
+        except AssertionError:
+            continue
+    assert arrived is not None, "events never flowed again after Redis came back"
+
+    # The one sent during the outage was never pushed; a reconnect with last_id brings it.
+    tab.close()
+    again = Tab(cluster.urls[0], token, "websocket", last_id=before)
+    tabs.append(again)
+    replayed = [again.next("notification")["id"] for _ in range(2)]
+    assert replayed[0] == during
+    assert int(replayed[1]) > int(during)

@@ -1,0 +1,156 @@
+"""Real server processes for tests: `python wsgi.py`, `python worker.py` and Redis."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.conftest import PROJECT_ROOT, TEST_SECRET
+
+STARTUP_SECONDS = 30
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_environment(database_url: str, redis_url: str | None, **extra: str) -> dict[str, str]:
+    """The environment of a server or worker process under test."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env |= {"SECRET_KEY": TEST_SECRET, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url}
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env | extra
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`flask db upgrade` on the environment's database."""
+    subprocess.run(
+        [Path(sys.executable).parent / "flask", "--app", "wsgi", "db", "upgrade"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
+    """Block until GET /healthz answers, or fail with the server's log."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"server did not answer at {url}:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate a process, killing it if it does not stop."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def web_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`python wsgi.py` on a free port; yields its base URL."""
+    port = free_port()
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "wsgi.py"],
+            cwd=PROJECT_ROOT,
+            env=env | {"HOST": "127.0.0.1", "PORT": str(port)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_serving(url, process, log)
+            yield url
+        finally:
+            stop(process)
+
+
+@contextmanager
+def worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """`python worker.py` on the environment's Redis."""
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            stop(process)
+
+
+class RedisServer:
+    """A private redis-server on its own port, which a test may stop and start again."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise AssertionError("redis-server is not installed: run the tests with scripts/test")
+        self.binary = binary
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as probe:
+                    probe.sendall(b"PING\r\n")
+                    if probe.recv(7).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
