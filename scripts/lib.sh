@@ -74,3 +74,15 @@ redis_ping() {
       2>/dev/null
   fi
 }
+
+# ensure_js_test_client: node, and the npm packages of tests/js (socket.io-client) as locked.
+ensure_js_test_client() {
+  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+  local stamp=tests/js/node_modules/.installed digest
+  digest=$(sha256sum tests/js/package-lock.json | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+    echo "installing tests/js packages ..." >&2
+    npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+    echo "$digest" > "$stamp"
+  fi
+}

@@ -4,7 +4,7 @@ a reconnecting client gets what it missed since `last_id`."""
 from typing import Any
 
 from flask import current_app, request
-from flask_socketio import emit, join_room
+from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from app import defaults
 from app.api.responses import dump

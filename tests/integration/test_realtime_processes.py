@@ -4,6 +4,7 @@ private Redis, under eventlet and gevent, over websocket and long-polling."""
 import json
 import os
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,3 +227,19 @@ def test_servers_reconnect_to_redis_and_clients_catch_up(cluster, tabs):
     replayed = [again.next("notification")["id"] for _ in range(2)]
     assert replayed[0] == during
     assert int(replayed[1]) > int(during)
+
+
+def _handshake(url: str, origin: str) -> int:
+    request = urllib.request.Request(f"{url}/socket.io/?EIO=4&transport=polling")
+    request.add_header("Origin", origin)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_only_the_servers_own_origin_may_open_a_socket(cluster):
+    url = cluster.urls[0]
+    assert _handshake(url, url) == 200
+    assert _handshake(url, "https://elsewhere.example") == 400

@@ -1,0 +1,1 @@
+"""Benchmarks. Each module is runnable: `python -m bench.<name>`; results go to bench/results/."""

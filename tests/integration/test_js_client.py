@@ -1,0 +1,96 @@
+"""The official JavaScript socket.io-client (from npm, under node) against a real server."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT, drop_postgres_database, recreate_postgres_database
+from tests.integration.test_realtime_processes import Cluster, _api_key, call
+from tests.servers import RedisServer, migrate, server_environment, web_server
+
+JS_DIR = PROJECT_ROOT / "tests" / "js"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Cluster]:
+    if shutil.which("node") is None or not (JS_DIR / "node_modules" / "socket.io-client").exists():
+        raise AssertionError("node and tests/js/node_modules are needed: run scripts/test")
+    workdir = tmp_path_factory.mktemp("js-client")
+    redis = RedisServer(workdir)
+    redis.start()
+    name = f"notify_js_{os.getpid()}"
+    env = server_environment(recreate_postgres_database(name), redis.url, ASYNC_MODE="eventlet")
+    migrate(env)
+    try:
+        with web_server(env, workdir / "web.log") as url:
+            yield Cluster([url], env, _api_key(env), redis)
+    finally:
+        redis.stop()
+        drop_postgres_database(name)
+
+
+class NodeTab:
+    """`node listen.mjs`: a socket.io-client connection printing events as JSON lines."""
+
+    def __init__(self, url: str, token: str, transport: str, count: int, last_id: str = ""):
+        args = ["node", "listen.mjs", url, token, transport, str(count)]
+        self.process = subprocess.Popen(
+            [*args, last_id] if last_id else args,
+            cwd=JS_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_connected(self) -> None:
+        """Wait for the server's greeting: the unread count it sends on every connect."""
+        for line in self.process.stdout:
+            event = json.loads(line)["event"]
+            assert event in {"connect", "unread_count"}, line + self.process.stderr.read()
+            if event == "unread_count":
+                return
+        raise AssertionError(self.process.stderr.read())
+
+    def finish(self) -> list[dict[str, Any]]:
+        out, err = self.process.communicate(timeout=60)
+        events = [json.loads(line) for line in out.splitlines() if line]
+        assert self.process.returncode in {0, 2}, (events, err)
+        return events
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_js_client_receives_live_notifications(server, transport):
+    user = f"js-{transport}"
+    token = server.token(user)
+    tab = NodeTab(server.urls[0], token, transport, count=1)
+    tab.wait_connected()
+    time.sleep(0.2)
+    [notification_id] = server.send(0, to=user, title="to node", data={"n": 1})
+    events = tab.finish()
+    notifications = [e["data"] for e in events if e["event"] == "notification"]
+    assert [n["id"] for n in notifications] == [notification_id]
+    assert notifications[0]["data"] == {"n": 1}
+    assert events[-1] == {"event": "notification", "data": notifications[0]}
+
+
+def test_js_client_catches_up_from_last_id_once_in_order(server):
+    user = "js-catch-up"
+    token = server.token(user)
+    [seen] = server.send(0, to=user, title="seen")
+    missed = [server.send(0, to=user, title=f"missed {i}")[0] for i in range(3)]
+    events = NodeTab(server.urls[0], token, "websocket", count=3, last_id=seen).finish()
+    replayed = [e["data"]["id"] for e in events if e["event"] == "notification"]
+    assert replayed == missed
+
+
+def test_js_client_sees_a_refused_connection(server):
+    events = NodeTab(server.urls[0], "not-a-token", "websocket", count=1).finish()
+    assert events[-1]["event"] == "connect_error"
+    assert "invalid_credential" in events[-1]["data"]["message"]
+    assert call(server.urls[0], "GET", "/healthz", "x")["status"] == "ok"

@@ -1,0 +1,57 @@
+"""Settings read from the environment."""
+
+import pytest
+from flask import Flask
+
+from app.config import load_config
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        (" , ", None),
+        ("*", "*"),
+        ("https://a.example", ["https://a.example"]),
+        ("https://a.example, https://b.example", ["https://a.example", "https://b.example"]),
+    ],
+)
+def test_socket_origins_default_to_same_origin_and_never_to_an_empty_list(
+    monkeypatch, tmp_path, value, expected
+):
+    if value is None:
+        monkeypatch.delenv("CORS_ORIGINS", raising=False)
+    else:
+        monkeypatch.setenv("CORS_ORIGINS", value)
+    app = Flask(__name__, instance_path=str(tmp_path))
+    load_config(app, {"SECRET_KEY": "x" * 40})
+    assert app.config["SOCKETIO_CORS_ORIGINS"] == expected
+
+
+def test_a_server_database_requires_a_secret_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgres://db.internal/notify")
+    app = Flask(__name__, instance_path=str(tmp_path))
+    with pytest.raises(RuntimeError, match="SECRET_KEY is not set"):
+        load_config(app)
+
+
+def test_the_embedded_mode_makes_and_keeps_its_own_secret(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    first = Flask(__name__, instance_path=str(tmp_path))
+    load_config(first)
+    second = Flask(__name__, instance_path=str(tmp_path))
+    load_config(second)
+    assert len(first.config["SECRET_KEY"]) >= 32
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    assert first.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_postgres_urls_use_psycopg2(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@h/db")
+    app = Flask(__name__, instance_path=str(tmp_path))
+    load_config(app, {"SECRET_KEY": "x" * 40})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg2://u@h/db"
