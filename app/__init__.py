@@ -10,11 +10,11 @@ from app import (
     realtime,  # noqa: F401 - registers the Socket.IO handlers before init_app
     request_log,
 )
-from app.api import register_blueprints
+from app.api import cors, register_blueprints
 from app.api.errors import register_error_handlers
 from app.config import load_config
 from app.db import init_app as init_database
-from app.extensions import db, mail, migrate, socketio
+from app.extensions import db, migrate, socketio
 from app.web.demo import bp as web_bp
 
 REALTIME_CHANNEL = "notify-socketio"
@@ -26,14 +26,13 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     init_database(app)
     migrate.init_app(app, db, directory=str(app.config["MIGRATIONS_DIRECTORY"]))
-    mail.init_app(app)
     redis_url = app.config["REDIS_URL"]
     socketio.init_app(
         app,
         async_mode=app.config["ASYNC_MODE"],
         # Always given, so building a second app never inherits the first one's queue.
         client_manager=RedisManager(redis_url, channel=REALTIME_CHANNEL) if redis_url else None,
-        cors_allowed_origins=app.config["SOCKETIO_CORS_ORIGINS"],
+        cors_allowed_origins=app.config["CORS_ORIGINS"],
     )
 
 
@@ -52,6 +51,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     app.register_blueprint(web_bp)
     register_error_handlers(app)
+    cors.init_app(app)
     request_log.init_app(app)
     cli.init_app(app)
     return app

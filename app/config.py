@@ -52,16 +52,25 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
         "DEMO_ENABLED": _env_bool("DEMO_ENABLED", database_url.startswith("sqlite")),
         "MAX_CONNECTIONS": int(os.environ.get("MAX_CONNECTIONS", defaults.MAX_CONNECTIONS)),
         "VAPID_PUBLIC_KEY": os.environ.get("VAPID_PUBLIC_KEY") or None,
-        "SOCKETIO_CORS_ORIGINS": _origins(os.environ.get("CORS_ORIGINS")),
+        "CORS_ORIGINS": _origins(os.environ.get("CORS_ORIGINS")),
         "MIGRATIONS_DIRECTORY": PROJECT_ROOT / "migrations",
     }
+
+
+def _engine_options(database_url: str) -> dict[str, Any]:
+    # Logged errors must not carry emails or phone numbers from the SQL parameters.
+    options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    if database_url.startswith("postgresql"):
+        # A database host that does not answer fails the request (503) instead of hanging it.
+        options["connect_args"] = {"connect_timeout": defaults.DATABASE_CONNECT_TIMEOUT_SECONDS}
+    return options
 
 
 def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     """Fill `app.config` from the environment (after reading `.env`), then `overrides`."""
     load_dotenv()
     app.config.from_mapping(_settings_from_environment(app.instance_path))
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     app.json.sort_keys = False
     if overrides:
         app.config.from_mapping(overrides)
@@ -83,7 +92,10 @@ def _instance_secret(instance_path: Path) -> str:
     """The embedded default's secret: made once, kept in the instance folder, so tokens
     survive restarts without anyone setting SECRET_KEY."""
     path = instance_path / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as secret_file:
+        secret_file.write(secrets.token_urlsafe(48))
     return path.read_text().strip()

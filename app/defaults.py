@@ -51,6 +51,9 @@ SEEN_IDS_MAX = 1_000
 API_KEY_PREFIX = "nk_"
 """Leading text of every API key, so keys are recognisable in logs and secret scanners."""
 
+DATABASE_CONNECT_TIMEOUT_SECONDS = 5
+"""How long a new PostgreSQL connection may take before the request fails with 503."""
+
 READINESS_TIMEOUT_SECONDS = 2.0
 """How long /readyz waits for each dependency before calling it down."""
 

@@ -1,6 +1,5 @@
 """Unbound extension instances, bound to an app in `create_app`."""
 
-from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
@@ -14,4 +13,3 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 socketio = SocketIO()
-mail = Mail()

@@ -1,18 +1,19 @@
 """Who is calling: an API key (producer routes) or a user token (`/me` routes)."""
 
+import re
+from collections.abc import Callable
 from typing import Literal
 
 from flask import current_app, g, request
-from sqlalchemy import select
 
 from app.api.errors import ApiError
 from app.extensions import db
-from app.models import User
 from app.services.credentials import (
     ExpiredToken,
     InvalidToken,
     looks_like_user_token,
     read_user_token,
+    user_of_token,
     verify_api_key,
 )
 
@@ -24,6 +25,9 @@ def _unauthorized(code: str, message: str) -> ApiError:
     return ApiError(401, code, message, headers=CHALLENGE)
 
 
+PRINTABLE_CREDENTIAL = re.compile(r"^[\x21-\x7e]{1,4096}$")
+
+
 def _bearer_credential() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, credential = header.partition(" ")
@@ -31,12 +35,15 @@ def _bearer_credential() -> str:
         raise _unauthorized("missing_credential", "send `Authorization: Bearer <credential>`")
     if scheme.lower() != "bearer" or not credential.strip():
         raise _unauthorized("invalid_credential", "the Authorization header must be `Bearer ...`")
-    return credential.strip()
+    credential = credential.strip()
+    if not PRINTABLE_CREDENTIAL.match(credential):
+        raise _unauthorized("invalid_credential", "the credential is not valid")
+    return credential
 
 
-def _user_from_token(credential: str) -> str:
+def _verified(check: Callable[[], str]) -> str:
     try:
-        return read_user_token(current_app.config["USER_TOKEN_SECRET"], credential)
+        return check()
     except ExpiredToken as error:
         raise _unauthorized("token_expired", "the user token has expired") from error
     except InvalidToken as error:
@@ -48,9 +55,10 @@ def authenticate(required: Credential) -> None:
     `g.user_id`. Raises 401 for no or bad credential and 403 for the wrong kind."""
     credential = _bearer_credential()
     is_token = looks_like_user_token(credential)
+    secret = current_app.config["USER_TOKEN_SECRET"]
     if required == "api_key":
         if is_token:
-            _user_from_token(credential)
+            _verified(lambda: read_user_token(secret, credential).user_id)
             raise ApiError(403, "forbidden", "a user token cannot use producer routes")
         api_key = verify_api_key(db.session, credential)
         if api_key is None:
@@ -61,8 +69,4 @@ def authenticate(required: Credential) -> None:
         if verify_api_key(db.session, credential) is not None:
             raise ApiError(403, "forbidden", "`/me` routes need a user token, not an API key")
         raise _unauthorized("invalid_credential", "the credential is not valid")
-    user_id = _user_from_token(credential)
-    # A token outlives an erased user; it must not act for a user that no longer exists.
-    if db.session.scalar(select(User.id).where(User.id == user_id)) is None:
-        raise _unauthorized("invalid_credential", "the token's user no longer exists")
-    g.user_id = user_id
+    g.user_id = _verified(lambda: user_of_token(db.session, secret, credential))

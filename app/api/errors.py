@@ -3,8 +3,10 @@
 import logging
 from typing import Any
 
+import redis
 from flask import Flask, Response, g, jsonify
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,25 @@ def register_error_handlers(app: Flask) -> None:
             if name.lower() != "content-type":
                 response.headers[name] = value
         return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def handle_dependency_down(error: Exception) -> Response:
+        # The transaction rolls back with the request, so nothing was half-written.
+        log.error(
+            "dependency unavailable (request %s): %s",
+            g.get("request_id", "-"),
+            type(error).__name__,
+        )
+        name = "database" if isinstance(error, OperationalError | InterfaceError) else "redis"
+        return error_response(
+            503,
+            "service_unavailable",
+            f"the {name} is unavailable; try again shortly",
+            {"dependency": name, "request_id": g.get("request_id", "-")},
+        )
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:

@@ -93,8 +93,7 @@ def _state_change(summary: str, path: str, change: str) -> None:
         else:
             inbox.set_archived(notification, change == "archive", now)
         db.session.commit()
-        events.announce_updated(notification)
-        events.announce_count(g.user_id, inbox.unread_count(db.session, g.user_id))
+        events.after_commit(events.announce_updated, notification)
         return respond(schemas.NotificationOut, notification)
 
     view.__doc__ = f"Returns the updated notification. {summary}; repeating it changes nothing."
@@ -123,9 +122,7 @@ def read_all(body: schemas.ReadAllRequest) -> Response:
     updated = inbox.read_all(db.session, g.user_id, body.category, now)
     db.session.commit()
     count = inbox.unread_count(db.session, g.user_id)
-    events.announce_many_updated(g.user_id, updated, "read_at", now)
-    if updated:
-        events.announce_count(g.user_id, count)
+    events.after_commit(events.announce_many_updated, g.user_id, updated, "read_at", now, count)
     return respond(schemas.ReadAllResponse, {"updated": len(updated), "unread_count": count})
 
 
@@ -143,7 +140,7 @@ def seen(body: schemas.SeenRequest) -> Response:
     now = utcnow()
     updated = inbox.mark_seen(db.session, g.user_id, body.ids, now)
     db.session.commit()
-    events.announce_many_updated(g.user_id, updated, "seen_at", now)
+    events.after_commit(events.announce_many_updated, g.user_id, updated, "seen_at", now)
     count = inbox.unread_count(db.session, g.user_id)
     return respond(schemas.SeenResponse, {"updated": len(updated), "unread_count": count})
 

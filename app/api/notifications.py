@@ -1,5 +1,7 @@
 """Producer routes for sending and for reading a notification's deliveries and receipt."""
 
+import re
+
 from flask import Blueprint, Response, g, request
 from sqlalchemy import select
 
@@ -17,15 +19,19 @@ from app.services.send import send_notifications
 
 bp = Blueprint("notifications", __name__)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY = re.compile(rf"^[\x20-\x7e]{{1,{defaults.IDEMPOTENCY_KEY_MAX_LENGTH}}}$")
 
 
 def _idempotency_key() -> str | None:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
-    if not key or len(key) > defaults.IDEMPOTENCY_KEY_MAX_LENGTH:
+    if not IDEMPOTENCY_KEY.match(key):
         raise validation_failed(
-            {IDEMPOTENCY_HEADER: f"1 to {defaults.IDEMPOTENCY_KEY_MAX_LENGTH} characters"}
+            {
+                IDEMPOTENCY_HEADER: f"1 to {defaults.IDEMPOTENCY_KEY_MAX_LENGTH} printable "
+                "ASCII characters"
+            }
         )
     return key
 
@@ -69,7 +75,7 @@ def send(body: schemas.SendRequest) -> Response:
     if key is not None:
         idempotency.record(db.session, g.api_key.id, key, 201, payload)
     db.session.commit()
-    events.announce_created([notification.id for notification in sent])
+    events.after_commit(events.announce_created, [notification.id for notification in sent])
     return respond(schemas.SendResponse, payload, 201)
 
 

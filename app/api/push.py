@@ -1,26 +1,21 @@
 """Web Push: the browser's subscriptions and the server's public VAPID key."""
 
+import re
+
 from flask import Blueprint, Response, current_app, g, request
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from app.api import schemas
 from app.api.errors import ApiError, NotFound
 from app.api.operation import operation
 from app.api.responses import no_content, respond
-from app.db import utcnow
+from app.db import insert_for, utcnow
 from app.extensions import db
 from app.models import PushSubscription
 
 bp = Blueprint("push", __name__)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 BODY_ERRORS = (400, 401, 403, 413, 415, 422)
-
-
-def _subscription_out(subscription: PushSubscription) -> dict[str, object]:
-    return {
-        "endpoint": subscription.endpoint,
-        "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
-        "created_at": subscription.created_at,
-    }
 
 
 @bp.post("/me/push-subscriptions")
@@ -35,20 +30,29 @@ def _subscription_out(subscription: PushSubscription) -> dict[str, object]:
 def subscribe(body: schemas.PushSubscriptionIn) -> Response:
     """Send the browser's `PushSubscription.toJSON()`. An endpoint already stored moves to
     this user with the new keys (200); a new one is 201."""
-    subscription = db.session.scalar(
-        select(PushSubscription).where(PushSubscription.endpoint == body.endpoint).with_for_update()
-    )
-    created = subscription is None
-    if subscription is None:
-        subscription = PushSubscription(endpoint=body.endpoint, created_at=utcnow())
-        db.session.add(subscription)
-    subscription.user_id = g.user_id
-    subscription.p256dh = body.keys.p256dh
-    subscription.auth = body.keys.auth
-    subscription.user_agent = request.headers.get("User-Agent", "")[:512] or None
+    now = utcnow()
+    values = {
+        "user_id": g.user_id,
+        "p256dh": body.keys.p256dh,
+        "auth": body.keys.auth,
+        "user_agent": CONTROL_CHARACTERS.sub("", request.headers.get("User-Agent", ""))[:512]
+        or None,
+    }
+    # One statement, so two first subscriptions of one endpoint at once cannot collide.
+    insert = insert_for(db.session, PushSubscription.__table__)
+    stored = db.session.execute(
+        insert.values(endpoint=body.endpoint, created_at=now, **values)
+        .on_conflict_do_update(index_elements=["endpoint"], set_=values)
+        .returning(PushSubscription.__table__.c.created_at)
+    ).one()
     db.session.commit()
+    subscription = {
+        "endpoint": body.endpoint,
+        "keys": {"p256dh": body.keys.p256dh, "auth": body.keys.auth},
+        "created_at": stored.created_at,
+    }
     return respond(
-        schemas.PushSubscriptionOut, _subscription_out(subscription), 201 if created else 200
+        schemas.PushSubscriptionOut, subscription, 201 if stored.created_at == now else 200
     )
 
 

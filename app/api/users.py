@@ -12,6 +12,7 @@ from app.api.responses import no_content, respond
 from app.db import utcnow
 from app.extensions import db
 from app.models import User
+from app.realtime import events
 from app.services.credentials import mint_user_token
 from app.services.users import erase_user, put_user, user_exists
 
@@ -22,6 +23,13 @@ USER_ERRORS = (401, 403, 404)
 def _valid_user_id(user_id: str) -> str:
     if not re.fullmatch(schemas.USER_ID_PATTERN, user_id):
         raise validation_failed({"user_id": "1 to 128 of A-Z a-z 0-9 _ . : @ -"})
+    return user_id
+
+
+def _existing_user_id(user_id: str) -> str:
+    """The id of a stored user; 404 otherwise (an id no user can have included)."""
+    if not re.fullmatch(schemas.USER_ID_PATTERN, user_id) or not user_exists(db.session, user_id):
+        raise NotFound("user")
     return user_id
 
 
@@ -52,10 +60,7 @@ def put(user_id: str, body: schemas.UserFields) -> Response:
     "Get a user", tag="Users", auth="api_key", responses={200: schemas.UserOut}, errors=USER_ERRORS
 )
 def get(user_id: str) -> Response:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound("user")
-    return respond(schemas.UserOut, user)
+    return respond(schemas.UserOut, db.session.get(User, _existing_user_id(user_id)))
 
 
 @bp.delete("/users/<user_id>")
@@ -63,9 +68,9 @@ def get(user_id: str) -> Response:
 def delete(user_id: str) -> Response:
     """Erases the user and all of their notifications, deliveries, preferences and push
     subscriptions."""
-    if not erase_user(db.session, user_id):
-        raise NotFound("user")
+    erase_user(db.session, _existing_user_id(user_id))
     db.session.commit()
+    events.after_commit(events.forget_user, user_id)
     return no_content()
 
 
@@ -81,8 +86,7 @@ def delete(user_id: str) -> Response:
 )
 def mint_token(user_id: str, body: schemas.TokenRequest) -> Response:
     """A signed token that lets a browser act as this user on `/me` routes and the socket."""
-    if not user_exists(db.session, user_id):
-        raise NotFound("user")
+    _existing_user_id(user_id)
     token = mint_user_token(current_app.config["USER_TOKEN_SECRET"], user_id, body.ttl_seconds)
     return respond(schemas.TokenOut, token, 201)
 
@@ -98,6 +102,4 @@ def mint_token(user_id: str, body: schemas.TokenRequest) -> Response:
 )
 def list_notifications(user_id: str, query: schemas.InboxQuery) -> Response:
     """The same listing the user sees at `GET /me/notifications`."""
-    if not user_exists(db.session, user_id):
-        raise NotFound("user")
-    return inbox_page(user_id, query)
+    return inbox_page(_existing_user_id(user_id), query)

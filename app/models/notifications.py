@@ -1,4 +1,5 @@
-"""Notifications and their per-channel deliveries (the outbox the channel workers drain)."""
+"""Notifications and their per-channel deliveries. Deliveries are written with the
+notification, so the channel workers (still to come) find every one that is due."""
 
 from datetime import datetime
 from typing import Any
@@ -95,7 +96,7 @@ class Delivery(db.Model):
 
     __table_args__ = (
         UniqueConstraint("notification_id", "channel", name="uq_deliveries_notification_channel"),
-        # The outbox relay looks only at what is still queued.
+        # What is still to deliver, found without reading the delivered history.
         Index(
             "ix_deliveries_queued",
             "id",

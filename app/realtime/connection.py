@@ -12,9 +12,8 @@ from app.api.schemas import InboxQuery, NotificationOut
 from app.db import parse_id
 from app.extensions import db, socketio
 from app.realtime.events import user_room
-from app.services.credentials import ExpiredToken, InvalidToken, read_user_token
+from app.services.credentials import ExpiredToken, InvalidToken, user_of_token
 from app.services.inbox import list_inbox, unread_count
-from app.services.users import user_exists
 
 
 def _authenticated_user(auth: Any) -> str:
@@ -22,14 +21,11 @@ def _authenticated_user(auth: Any) -> str:
     if not isinstance(token, str) or not token:
         raise ConnectionRefusedError("missing_credential: send auth {token: <user token>}")
     try:
-        user_id = read_user_token(current_app.config["USER_TOKEN_SECRET"], token)
+        return user_of_token(db.session, current_app.config["USER_TOKEN_SECRET"], token)
     except ExpiredToken as error:
         raise ConnectionRefusedError("token_expired: the user token has expired") from error
     except InvalidToken as error:
         raise ConnectionRefusedError("invalid_credential: not a valid user token") from error
-    if not user_exists(db.session, user_id):
-        raise ConnectionRefusedError("invalid_credential: the token's user no longer exists")
-    return user_id
 
 
 def _last_id(auth: dict[str, Any]) -> int | None:

@@ -5,20 +5,24 @@ With REDIS_URL every emit goes through Redis and reaches the user's sockets on e
 process; the same functions work in a worker process, which has no sockets of its own.
 """
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from flask import current_app
 from flask_socketio import SocketIO
 from pydantic import TypeAdapter
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.api.responses import dump
 from app.api.schemas import NotificationOut
 from app.extensions import db
 from app.models import Notification
-from app.services.inbox import unread_condition
+from app.services.inbox import unread_count, unread_counts
+
+log = logging.getLogger(__name__)
+_TIMESTAMP = TypeAdapter(datetime)
 
 
 def user_room(user_id: str) -> str:
@@ -30,18 +34,14 @@ def _socketio() -> SocketIO:
     return current_app.extensions["socketio"]
 
 
-def unread_counts(user_ids: Iterable[str]) -> dict[str, int]:
-    """Unread counts of many users in one query; users with none are 0."""
-    wanted = list(dict.fromkeys(user_ids))
-    counts = dict.fromkeys(wanted, 0)
-    if wanted:
-        rows = db.session.execute(
-            select(Notification.user_id, func.count())
-            .where(Notification.user_id.in_(wanted), *unread_condition())
-            .group_by(Notification.user_id)
-        )
-        counts.update({user_id: count for user_id, count in rows})
-    return counts
+def after_commit(announce: Callable[..., None], *args: Any) -> None:
+    """Run an announcement for work already committed. If it fails (Redis down, say) the
+    work stands: the failure is logged, and tabs catch up from `last_id` when they reconnect.
+    """
+    try:
+        announce(*args)
+    except Exception:
+        log.exception("could not announce %s after the commit", announce.__name__)
 
 
 def announce_created(notification_ids: list[int]) -> None:
@@ -54,42 +54,47 @@ def announce_created(notification_ids: list[int]) -> None:
         .where(Notification.id.in_(notification_ids), Notification.in_app)
         .order_by(Notification.id)
     ).all()
-    counts = unread_counts(n.user_id for n in notifications)
+    counts = unread_counts(db.session, [n.user_id for n in notifications])
     socketio = _socketio()
     for notification in notifications:
         socketio.emit(
-            "notification", dump(NotificationOut, notification), to=user_room(notification.user_id)
+            "notification",
+            dump(NotificationOut, notification),
+            to=user_room(notification.user_id),
         )
     for user_id, count in counts.items():
         socketio.emit("unread_count", {"unread_count": count}, to=user_room(user_id))
 
 
-def announce_count(user_id: str, count: int) -> None:
-    """Push the user's unread count."""
-    _socketio().emit("unread_count", {"unread_count": count}, to=user_room(user_id))
-
-
 def announce_updated(notification: Notification) -> None:
-    """Push a notification's new read, seen and archive state."""
+    """Push a notification's new read, seen and archive state, and the unread count."""
     state = dump(NotificationOut, notification)
-    _socketio().emit(
+    room = user_room(notification.user_id)
+    socketio = _socketio()
+    socketio.emit(
         "notification_updated",
         {key: state[key] for key in ("id", "seen_at", "read_at", "archived_at")},
-        to=user_room(notification.user_id),
+        to=room,
     )
+    count = unread_count(db.session, notification.user_id)
+    socketio.emit("unread_count", {"unread_count": count}, to=room)
 
 
-def announce_many_updated(user_id: str, ids: list[int], field: str, when: datetime) -> None:
+def announce_many_updated(
+    user_id: str, ids: list[int], field: str, when: datetime, count: int | None = None
+) -> None:
     """Push one `notification_updated` for many ids that got the same `field` (`read_at`
-    after a read-all, `seen_at` after a seen)."""
+    after a read-all, `seen_at` after a seen), then the unread `count` when it changed."""
     if not ids:
         return
-    payload: dict[str, Any] = {"ids": [str(i) for i in ids], field: _rfc3339(when)}
-    _socketio().emit("notification_updated", payload, to=user_room(user_id))
+    room = user_room(user_id)
+    socketio = _socketio()
+    payload = {"ids": [str(i) for i in ids], field: _TIMESTAMP.dump_python(when, mode="json")}
+    socketio.emit("notification_updated", payload, to=room)
+    if count is not None:
+        socketio.emit("unread_count", {"unread_count": count}, to=room)
 
 
-def _rfc3339(moment: datetime) -> str:
-    return _TIMESTAMP.dump_python(moment, mode="json")
-
-
-_TIMESTAMP = TypeAdapter(datetime)
+def forget_user(user_id: str) -> None:
+    """Take every socket of an erased user out of their room: nothing more reaches them."""
+    _socketio().close_room(user_room(user_id))

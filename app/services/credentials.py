@@ -4,7 +4,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from sqlalchemy import select
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app import defaults
 from app.db import utcnow
-from app.models import ApiKey
+from app.models import ApiKey, User
 
 LOOKUP_LENGTH = 12
 ALGORITHM = "HS256"
@@ -90,26 +90,35 @@ class ExpiredToken(InvalidToken):
 
 def mint_user_token(secret: str, user_id: str, ttl_seconds: int) -> UserToken:
     """A token granting `/me` and the socket of `user_id` for `ttl_seconds`."""
-    now = utcnow().replace(microsecond=0)
-    expires_at = now + timedelta(seconds=ttl_seconds)
+    now = utcnow()
+    expires_at = now.replace(microsecond=0) + timedelta(seconds=ttl_seconds)
     claims = {
         "sub": user_id,
         "aud": defaults.USER_TOKEN_AUDIENCE,
-        "iat": int(now.timestamp()),
+        # To the microsecond, so a token can be told apart from a user re-created later.
+        "iat": now.timestamp(),
         "exp": int(expires_at.timestamp()),
     }
     return UserToken(token=jwt.encode(claims, secret, algorithm=ALGORITHM), expires_at=expires_at)
 
 
-def read_user_token(secret: str, token: str) -> str:
-    """The user id a valid token names. Raises `ExpiredToken` or `InvalidToken`."""
+@dataclass(frozen=True)
+class VerifiedToken:
+    """What a valid user token says: whom it names and when it was minted."""
+
+    user_id: str
+    issued_at: datetime
+
+
+def read_user_token(secret: str, token: str) -> VerifiedToken:
+    """What a valid token says. Raises `ExpiredToken` or `InvalidToken`."""
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
             audience=defaults.USER_TOKEN_AUDIENCE,
-            options={"require": ["sub", "exp", "aud"]},
+            options={"require": ["sub", "exp", "aud", "iat"]},
         )
     except jwt.ExpiredSignatureError as error:
         raise ExpiredToken("the token has expired") from error
@@ -118,7 +127,20 @@ def read_user_token(secret: str, token: str) -> str:
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject:
         raise InvalidToken("the token names no user")
-    return subject
+    return VerifiedToken(subject, datetime.fromtimestamp(claims["iat"], UTC))
+
+
+def user_of_token(session: Session, secret: str, token: str) -> str:
+    """The stored user a valid token names. A token minted before that user was created
+    (the id was erased and used again) names someone else: `InvalidToken`."""
+    verified = read_user_token(secret, token)
+    created_at = session.scalar(select(User.created_at).where(User.id == verified.user_id))
+    if created_at is None:
+        raise InvalidToken("the token's user does not exist")
+    # Both times come from the web processes' clocks, which must agree (NTP).
+    if verified.issued_at < created_at:
+        raise InvalidToken("the token was minted before this user was created")
+    return verified.user_id
 
 
 def looks_like_user_token(credential: str) -> bool:

@@ -114,14 +114,22 @@ def list_inbox(session: Session, user_id: str, query: InboxQuery) -> InboxPage:
     )
 
 
+def unread_counts(session: Session, user_ids: list[str]) -> dict[str, int]:
+    """Unread, unarchived in-app notifications of each user, in one query (0 for none)."""
+    counts = dict.fromkeys(user_ids, 0)
+    if counts:
+        rows = session.execute(
+            select(Notification.user_id, func.count())
+            .where(Notification.user_id.in_(list(counts)), *unread_condition())
+            .group_by(Notification.user_id)
+        )
+        counts.update({user_id: count for user_id, count in rows})
+    return counts
+
+
 def unread_count(session: Session, user_id: str) -> int:
     """Unread, unarchived in-app notifications of the user."""
-    statement = (
-        select(func.count())
-        .select_from(Notification)
-        .where(Notification.user_id == user_id, *unread_condition())
-    )
-    return session.scalar(statement) or 0
+    return unread_counts(session, [user_id])[user_id]
 
 
 def find_notification(session: Session, user_id: str, notification_id: str) -> Notification | None:

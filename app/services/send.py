@@ -13,7 +13,7 @@ from app.services.users import upsert_users
 
 
 @dataclass(frozen=True)
-class SentNotification:
+class NewNotification:
     """A stored notification: its id and its recipient."""
 
     id: int
@@ -31,7 +31,7 @@ def _recipient_rows(request: SendRequest) -> list[dict[str, Any]]:
 
 def send_notifications(
     session: Session, request: SendRequest, now: datetime
-) -> list[SentNotification]:
+) -> list[NewNotification]:
     """Store one notification per distinct recipient (creating unknown users) and a queued
     delivery for each channel other than in-app. Nothing is committed here."""
     recipients = _recipient_rows(request)
@@ -56,7 +56,7 @@ def send_notifications(
     )
     ids = list(session.execute(statement, rows).scalars())
     sent = [
-        SentNotification(id=notification_id, user_id=row["user_id"])
+        NewNotification(id=notification_id, user_id=row["user_id"])
         for notification_id, row in zip(ids, rows, strict=True)
     ]
     other_channels = [channel for channel in request.channels if channel != "in_app"]

@@ -17,7 +17,9 @@ def upsert_users(session: Session, rows: Iterable[Mapping[str, Any]], now: datet
     """Create or update users in bulk. Each row has `id` and only the fields it sets;
     fields a row leaves out keep their stored value."""
     by_fields: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
+    # In id order: two sends that create the same users in different orders would otherwise
+    # wait on each other's rows and deadlock.
+    for row in sorted(rows, key=lambda row: row["id"]):
         fields = tuple(sorted(name for name in row if name in USER_FIELDS))
         values = {"id": row["id"], **{name: row[name] for name in fields}}
         by_fields.setdefault(fields, []).append(values | {"created_at": now, "updated_at": now})
@@ -44,11 +46,10 @@ def put_user(session: Session, user_id: str, fields: Mapping[str, Any], now: dat
     return user.created_at == user.updated_at == now
 
 
-def erase_user(session: Session, user_id: str) -> bool:
+def erase_user(session: Session, user_id: str) -> None:
     """Delete a user and, by cascade, every notification, delivery, preference and push
-    subscription of theirs. False when there was no such user."""
-    result = session.execute(delete(User).where(User.id == user_id))
-    return result.rowcount > 0
+    subscription of theirs."""
+    session.execute(delete(User).where(User.id == user_id))
 
 
 def user_exists(session: Session, user_id: str) -> bool:

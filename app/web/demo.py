@@ -48,5 +48,5 @@ def demo_send() -> Response:
     request = schemas.SendRequest.model_validate({"to": DEMO_USER_ID, **form.model_dump()})
     sent = send_notifications(db.session, request, utcnow())
     db.session.commit()
-    events.announce_created([notification.id for notification in sent])
+    events.after_commit(events.announce_created, [notification.id for notification in sent])
     return respond(schemas.SendResponse, {"notifications": sent}, 201)

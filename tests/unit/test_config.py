@@ -26,7 +26,7 @@ def test_socket_origins_default_to_same_origin_and_never_to_an_empty_list(
         monkeypatch.setenv("CORS_ORIGINS", value)
     app = Flask(__name__, instance_path=str(tmp_path))
     load_config(app, {"SECRET_KEY": "x" * 40})
-    assert app.config["SOCKETIO_CORS_ORIGINS"] == expected
+    assert app.config["CORS_ORIGINS"] == expected
 
 
 def test_a_server_database_requires_a_secret_key(monkeypatch, tmp_path):

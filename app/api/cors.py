@@ -1,0 +1,32 @@
+"""CORS for what a browser on another origin calls: the `/me` routes and the VAPID key.
+
+Producer routes never get CORS headers: an API key does not belong in a browser. Origins come
+from CORS_ORIGINS, the same list that may open a socket.
+"""
+
+from flask import Flask, Response, request
+
+BROWSER_PATHS = ("/me/", "/push/")
+ALLOWED_METHODS = "GET, POST, PUT, DELETE"
+ALLOWED_HEADERS = "Authorization, Content-Type"
+PREFLIGHT_MAX_AGE_SECONDS = "600"
+
+
+def init_app(app: Flask) -> None:
+    """Answer allowed cross-origin requests (and their preflights) on the browser routes."""
+    origins = app.config["CORS_ORIGINS"]
+
+    @app.after_request
+    def allow_browser_origins(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if not origin or not origins or not request.path.startswith(BROWSER_PATHS):
+            return response
+        if origins != "*" and origin not in origins:
+            return response
+        response.headers["Access-Control-Allow-Origin"] = "*" if origins == "*" else origin
+        response.headers.add("Vary", "Origin")
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+            response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+            response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE_SECONDS
+        return response
