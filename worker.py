@@ -1,16 +1,32 @@
-"""Runs an RQ worker on the app's queues, with the app context, until stopped.
+"""Runs an RQ worker on the delivery queues, most urgent first, plus the relay that queues
+deliveries whose job was lost. Needs REDIS_URL (without it, jobs run inside the web process).
 
-Usage: `python worker.py [QUEUE ...]` (default: the `default` queue). Needs REDIS_URL.
+Usage: `python worker.py [QUEUE ...]` (default: critical high default low).
+
+The worker does not fork per job (RQ's SimpleWorker: jobs run in this process, their
+timeouts still enforced), and SIGTERM lets the job in hand finish before it stops.
 """
 
 import sys
 
+from flask import Flask
 from redis import Redis
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker
+from rq.job import Job
 
-from app import create_app
+from app import create_app, defaults
+from app.extensions import socketio
+from app.jobs.deliveries import relay_forever
 
-DEFAULT_QUEUES = ("default",)
+
+class AppWorker(SimpleWorker):
+    """A non-forking worker that runs each job in its own app context (its own session)."""
+
+    app: Flask
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        with self.app.app_context():
+            super().execute_job(job, queue)
 
 
 def main(queue_names: list[str]) -> None:
@@ -20,9 +36,11 @@ def main(queue_names: list[str]) -> None:
     if not redis_url:
         sys.exit("worker.py needs REDIS_URL; without it jobs run inside the web process")
     connection = Redis.from_url(redis_url)
-    with app.app_context():
-        queues = [Queue(name, connection=connection) for name in queue_names or DEFAULT_QUEUES]
-        Worker(queues, connection=connection).work(with_scheduler=True)
+    queues = [Queue(name, connection=connection) for name in queue_names or defaults.QUEUES]
+    socketio.start_background_task(relay_forever, app)
+    worker = AppWorker(queues, connection=connection)
+    worker.app = app
+    worker.work(with_scheduler=True)
 
 
 if __name__ == "__main__":

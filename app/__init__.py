@@ -14,7 +14,8 @@ from app.api import cors, register_blueprints
 from app.api.errors import register_error_handlers
 from app.config import load_config
 from app.db import init_app as init_database
-from app.extensions import db, migrate, socketio
+from app.extensions import db, mail, migrate, socketio
+from app.jobs.queue import init_app as init_job_queue
 from app.web.demo import bp as web_bp
 
 REALTIME_CHANNEL = "notify-socketio"
@@ -26,6 +27,8 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     init_database(app)
     migrate.init_app(app, db, directory=str(app.config["MIGRATIONS_DIRECTORY"]))
+    mail.init_app(app)
+    init_job_queue(app)
     redis_url = app.config["REDIS_URL"]
     socketio.init_app(
         app,

@@ -1,11 +1,14 @@
-"""Command-line tools: `flask --app wsgi keys ...` and `flask --app wsgi demo`."""
+"""Command-line tools: `flask --app wsgi keys ...`, `deliveries ...` and `demo`."""
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select
 
 from app.db import utcnow
 from app.extensions import db
+from app.jobs.deliveries import enqueue_new, requeue_failed
+from app.models import Delivery, Notification
 from app.services.credentials import (
     create_api_key,
     list_api_keys,
@@ -77,7 +80,49 @@ def demo(url: str) -> None:
     click.echo(f"  (expires {token.expires_at.isoformat()})")
 
 
+deliveries = AppGroup("deliveries", help="List and retry failed channel deliveries.")
+
+
+@deliveries.command("failed")
+def list_failed() -> None:
+    """List failed deliveries: id, channel, notification, user, attempts, last error."""
+    rows = db.session.execute(
+        select(Delivery, Notification.user_id)
+        .join(Notification, Delivery.notification_id == Notification.id)
+        .where(Delivery.status == "failed")
+        .order_by(Delivery.id)
+    )
+    for delivery, user_id in rows:
+        click.echo(
+            f"{delivery.id}\t{delivery.channel}\t{delivery.notification_id}\t{user_id}\t"
+            f"{delivery.attempts}\t{delivery.last_error}"
+        )
+
+
+@deliveries.command("retry")
+@click.argument("delivery_id", required=False, type=int)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every failed delivery.")
+def retry(delivery_id: int | None, retry_all: bool) -> None:
+    """Queue a failed delivery (or --all of them) again, with a fresh set of tries."""
+    if (delivery_id is None) == (not retry_all):
+        raise click.UsageError("give one DELIVERY_ID or --all")
+    requeued = requeue_failed(None if retry_all else [delivery_id])
+    if not requeued:
+        raise click.ClickException("no failed delivery matches")
+    priorities = {
+        row.id: row.priority
+        for row in db.session.execute(
+            select(Delivery.id, Notification.priority)
+            .join(Notification, Delivery.notification_id == Notification.id)
+            .where(Delivery.id.in_(requeued))
+        )
+    }
+    enqueue_new([(requeued_id, priorities[requeued_id]) for requeued_id in requeued])
+    click.echo(f"queued {len(requeued)} deliveries again")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on the app."""
     app.cli.add_command(keys)
+    app.cli.add_command(deliveries)
     app.cli.add_command(demo)

@@ -20,6 +20,16 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _numbers(*names: str) -> dict[str, float | int]:
+    """Each named setting from the environment, else its default in `app.defaults`."""
+    values: dict[str, float | int] = {}
+    for name in names:
+        default = getattr(defaults, name)
+        raw = os.environ.get(name)
+        values[name] = default if raw is None else type(default)(raw)
+    return values
+
+
 def _origins(value: str | None) -> list[str] | str | None:
     """Browser origins allowed to open a socket: None (the server's own origin only), a list,
     or "*" when set explicitly. Never an empty list, which would switch the check off."""
@@ -51,6 +61,35 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
         ),
         "DEMO_ENABLED": _env_bool("DEMO_ENABLED", database_url.startswith("sqlite")),
         "MAX_CONNECTIONS": int(os.environ.get("MAX_CONNECTIONS", defaults.MAX_CONNECTIONS)),
+        **_numbers(
+            "DELIVERY_MAX_ATTEMPTS",
+            "DELIVERY_RETRY_BASE_SECONDS",
+            "DELIVERY_RETRY_MAX_SECONDS",
+            "DELIVERY_LEASE_SECONDS",
+            "DELIVERY_JOB_TIMEOUT_SECONDS",
+            "RELAY_INTERVAL_SECONDS",
+            "RELAY_GRACE_SECONDS",
+            "RELAY_BATCH",
+            "CHANNEL_TIMEOUT_SECONDS",
+        ),
+        "PREFERENCES_URL": os.environ.get("PREFERENCES_URL") or None,
+        "SMS_BACKEND": os.environ.get("SMS_BACKEND")
+        or ("twilio" if os.environ.get("TWILIO_ACCOUNT_SID") else "console"),
+        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID") or None,
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or None,
+        "TWILIO_FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER") or None,
+        "TWILIO_API_BASE": os.environ.get("TWILIO_API_BASE", "https://api.twilio.com"),
+        "EMAIL_BACKEND": os.environ.get("EMAIL_BACKEND")
+        or ("smtp" if os.environ.get("MAIL_SERVER") else "console"),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "127.0.0.1"),
+        "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),
+        "MAIL_USE_TLS": _env_bool("MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": _env_bool("MAIL_USE_SSL", False),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "notify@localhost"),
+        # Flask-Mail would otherwise drop every message when TESTING is on.
+        "MAIL_SUPPRESS_SEND": False,
         "VAPID_PUBLIC_KEY": os.environ.get("VAPID_PUBLIC_KEY") or None,
         "CORS_ORIGINS": _origins(os.environ.get("CORS_ORIGINS")),
         "MIGRATIONS_DIRECTORY": PROJECT_ROOT / "migrations",

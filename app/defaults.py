@@ -60,3 +60,36 @@ READINESS_TIMEOUT_SECONDS = 2.0
 MAX_CONNECTIONS = 16_384
 """Concurrent connections one web process serves (eventlet's own default is 1,024), sized for
 10,000 sockets with room for reconnect storms. Needs as many open files (`ulimit -n`)."""
+
+DELIVERY_MAX_ATTEMPTS = 5
+"""Tries of one channel delivery before it is `failed` (transient errors only; a permanent
+error fails at once)."""
+
+DELIVERY_RETRY_BASE_SECONDS = 5.0
+"""Wait before the second try; each later try waits twice as long, with full jitter."""
+
+DELIVERY_RETRY_MAX_SECONDS = 600.0
+"""Longest wait between two tries."""
+
+DELIVERY_JOB_TIMEOUT_SECONDS = 45
+"""How long one delivery job may run before RQ stops it."""
+
+DELIVERY_LEASE_SECONDS = 60
+"""How long a worker holds a delivery it is sending; past it (the worker died) the relay
+hands the delivery to another worker. Longer than the job timeout."""
+
+RELAY_INTERVAL_SECONDS = 10.0
+"""How often the relay looks for deliveries that are due but have no job."""
+
+RELAY_GRACE_SECONDS = 10.0
+"""How long after a delivery is due the relay leaves it to the normal enqueue; with the
+interval, a delivery whose enqueue was lost is picked up within 20 seconds."""
+
+RELAY_BATCH = 500
+"""Most deliveries one relay pass re-enqueues."""
+
+CHANNEL_TIMEOUT_SECONDS = 10.0
+"""Connect and read timeout towards SMTP servers and SMS, push and webhook endpoints."""
+
+QUEUES = ("critical", "high", "default", "low")
+"""RQ queues, most urgent first; a notification's priority picks its queue."""

@@ -1,5 +1,6 @@
 """Unbound extension instances, bound to an app in `create_app`."""
 
+from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
@@ -12,4 +13,5 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+mail = Mail()
 socketio = SocketIO()

@@ -176,6 +176,8 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "app" in request.fixturenames:
         clean_database(request.getfixturevalue("app"))
+        # Jobs queued by this test name delivery ids the next test will use again.
+        redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ from app.api.operation import operation
 from app.api.responses import dump, respond
 from app.db import parse_id, utcnow
 from app.extensions import db
+from app.jobs.deliveries import enqueue_new
 from app.models import Delivery, Notification
 from app.realtime import events
 from app.services import idempotency
-from app.services.send import send_notifications
+from app.services.send import SendResult, send_notifications
 
 bp = Blueprint("notifications", __name__)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -34,6 +35,13 @@ def _idempotency_key() -> str | None:
             }
         )
     return key
+
+
+def announce_send(result: SendResult) -> None:
+    """After a send's commit: push the in-app events and queue the channel deliveries.
+    Either may fail (Redis down) without undoing the send: tabs catch up, the relay queues."""
+    events.after_commit(events.announce_created, [n.id for n in result.notifications])
+    events.after_commit(enqueue_new, result.queued_deliveries)
 
 
 @bp.post("/notifications")
@@ -70,12 +78,12 @@ def send(body: schemas.SendRequest) -> Response:
             response = respond(schemas.SendResponse, replay.body, replay.status)
             response.headers["Idempotent-Replayed"] = "true"
             return response
-    sent = send_notifications(db.session, body, now)
-    payload = dump(schemas.SendResponse, {"notifications": sent})
+    result = send_notifications(db.session, body, now)
+    payload = dump(schemas.SendResponse, {"notifications": result.notifications})
     if key is not None:
         idempotency.record(db.session, g.api_key.id, key, 201, payload)
     db.session.commit()
-    events.after_commit(events.announce_created, [notification.id for notification in sent])
+    announce_send(result)
     return respond(schemas.SendResponse, payload, 201)
 
 

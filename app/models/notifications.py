@@ -93,13 +93,19 @@ class Delivery(db.Model):
         UtcDateTime, nullable=False, server_default=func.current_timestamp()
     )
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When the next attempt is due (now at first, later after a transient failure).
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, nullable=False, server_default=func.current_timestamp()
+    )
+    # Set while a worker holds the delivery; a lease that ran out means that worker died.
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         UniqueConstraint("notification_id", "channel", name="uq_deliveries_notification_channel"),
-        # What is still to deliver, found without reading the delivered history.
+        # What the relay looks at: due deliveries still queued, never the delivered history.
         Index(
-            "ix_deliveries_queued",
-            "id",
+            "ix_deliveries_due",
+            "next_attempt_at",
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),
         ),

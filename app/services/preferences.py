@@ -51,6 +51,17 @@ def update_preferences(session: Session, user_id: str, change: PreferencesUpdate
     return _as_dict(preference)
 
 
+def opted_out(preference: Preference | None, channel: str, category: str) -> str | None:
+    """Why the user does not want `channel` for `category`, or None when they do."""
+    if preference is None:
+        return None
+    if preference.channels.get(channel) is False:
+        return f"opted out: {channel} is off"
+    if preference.categories.get(category, {}).get(channel) is False:
+        return f"opted out: {channel} is off for {category}"
+    return None
+
+
 def _set_or_reset(switches: dict[str, bool], channel: str, enabled: bool | None) -> None:
     if enabled is None:
         switches.pop(channel, None)

@@ -1,15 +1,23 @@
-"""Sending: one notification per recipient, written in bulk within the caller's transaction."""
+"""Sending: one notification per recipient, routed per channel and written in bulk within the
+caller's transaction."""
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.api.schemas import SendRequest
-from app.models import Delivery, Notification
+from app.models import Delivery, Notification, Preference, PushSubscription, User
+from app.services.preferences import opted_out
 from app.services.users import upsert_users
+
+ADDRESS_MISSING = {
+    "email": "no address: the user has no email",
+    "sms": "no address: the user has no phone",
+    "push": "no address: the user has no push subscription",
+}
 
 
 @dataclass(frozen=True)
@@ -18,6 +26,14 @@ class NewNotification:
 
     id: int
     user_id: str
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a send stored, and which deliveries now wait for a worker."""
+
+    notifications: list[NewNotification]
+    queued_deliveries: list[tuple[int, str]]
 
 
 def _recipient_rows(request: SendRequest) -> list[dict[str, Any]]:
@@ -29,27 +45,69 @@ def _recipient_rows(request: SendRequest) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def send_notifications(
-    session: Session, request: SendRequest, now: datetime
-) -> list[NewNotification]:
-    """Store one notification per distinct recipient (creating unknown users) and a queued
-    delivery for each channel other than in-app. Nothing is committed here."""
-    recipients = _recipient_rows(request)
-    upsert_users(session, recipients, now)
-    in_app = "in_app" in request.channels
+@dataclass(frozen=True)
+class _Recipient:
+    user: User
+    preference: Preference | None
+    has_push: bool
+
+    def skip_reason(self, channel: str, request: SendRequest) -> str | None:
+        """Why this channel is skipped for this user, or None to deliver."""
+        if request.priority != "critical":
+            reason = opted_out(self.preference, channel, request.category)
+            if reason:
+                return reason
+        has_address = {
+            "email": bool(self.user.email),
+            "sms": bool(self.user.phone),
+            "push": self.has_push,
+        }
+        return None if has_address[channel] else ADDRESS_MISSING[channel]
+
+
+def _recipients(session: Session, user_ids: list[str]) -> dict[str, _Recipient]:
+    """Users, preferences and push subscriptions of all recipients, in three queries."""
+    users = session.scalars(select(User).where(User.id.in_(user_ids)))
+    preferences = {
+        p.user_id: p
+        for p in session.scalars(select(Preference).where(Preference.user_id.in_(user_ids)))
+    }
+    with_push = set(
+        session.scalars(
+            select(PushSubscription.user_id).where(PushSubscription.user_id.in_(user_ids))
+        )
+    )
+    return {
+        user.id: _Recipient(user, preferences.get(user.id), user.id in with_push) for user in users
+    }
+
+
+def send_notifications(session: Session, request: SendRequest, now: datetime) -> SendResult:
+    """Store one notification per distinct recipient (creating unknown users). Each channel is
+    routed here: in-app is the notification itself; every other channel gets a delivery,
+    `queued` for a worker or `skipped` (opted out, no address) with the reason. Preferences
+    do not apply to `critical`. Nothing is committed here."""
+    rows_of_users = _recipient_rows(request)
+    upsert_users(session, rows_of_users, now)
+    recipients = _recipients(session, [row["id"] for row in rows_of_users])
+    wants_in_app = "in_app" in request.channels
     rows = [
         {
-            "user_id": recipient["id"],
+            "user_id": row["id"],
             "category": request.category,
             "title": request.title,
             "body": request.body,
             "data": request.data,
             "action_url": request.action_url,
             "priority": request.priority,
-            "in_app": in_app,
+            "in_app": wants_in_app
+            and (
+                request.priority == "critical"
+                or opted_out(recipients[row["id"]].preference, "in_app", request.category) is None
+            ),
             "created_at": now,
         }
-        for recipient in recipients
+        for row in rows_of_users
     ]
     statement = insert(Notification.__table__).returning(
         Notification.__table__.c.id, sort_by_parameter_order=True
@@ -60,21 +118,31 @@ def send_notifications(
         for notification_id, row in zip(ids, rows, strict=True)
     ]
     other_channels = [channel for channel in request.channels if channel != "in_app"]
-    if other_channels:
-        # RETURNING batches the rows into multi-row INSERTs, as for the notifications.
-        session.execute(
-            insert(Delivery.__table__).returning(Delivery.__table__.c.id),
-            [
+    if not other_channels:
+        return SendResult(sent, [])
+    delivery_rows = []
+    for notification in sent:
+        recipient = recipients[notification.user_id]
+        for channel in other_channels:
+            reason = recipient.skip_reason(channel, request)
+            delivery_rows.append(
                 {
                     "notification_id": notification.id,
                     "channel": channel,
-                    "status": "queued",
+                    "status": "skipped" if reason else "queued",
+                    "last_error": reason,
                     "attempts": 0,
                     "created_at": now,
                     "updated_at": now,
+                    "next_attempt_at": now,
                 }
-                for notification in sent
-                for channel in other_channels
-            ],
-        ).all()
-    return sent
+            )
+    # RETURNING batches the rows into multi-row INSERTs, as for the notifications.
+    stored = session.execute(
+        insert(Delivery.__table__).returning(
+            Delivery.__table__.c.id, Delivery.__table__.c.status, sort_by_parameter_order=True
+        ),
+        delivery_rows,
+    ).all()
+    queued = [(row.id, request.priority) for row in stored if row.status == "queued"]
+    return SendResult(sent, queued)

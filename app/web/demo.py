@@ -3,12 +3,12 @@
 from flask import Blueprint, Response, abort, current_app, render_template
 
 from app.api import schemas
+from app.api.notifications import announce_send
 from app.api.operation import read_body
 from app.api.responses import respond
 from app.cli import DEMO_USER_ID
 from app.db import utcnow
 from app.extensions import db
-from app.realtime import events
 from app.services.credentials import mint_user_token
 from app.services.send import send_notifications
 from app.services.users import put_user
@@ -46,7 +46,7 @@ def demo_send() -> Response:
         abort(404)
     form = read_body(DemoSend, required=True)
     request = schemas.SendRequest.model_validate({"to": DEMO_USER_ID, **form.model_dump()})
-    sent = send_notifications(db.session, request, utcnow())
+    result = send_notifications(db.session, request, utcnow())
     db.session.commit()
-    events.after_commit(events.announce_created, [notification.id for notification in sent])
-    return respond(schemas.SendResponse, {"notifications": sent}, 201)
+    announce_send(result)
+    return respond(schemas.SendResponse, {"notifications": result.notifications}, 201)

@@ -211,7 +211,10 @@ def test_http_and_https_action_urls_are_accepted(producer, url):
     assert detail(producer, notification_id)["action_url"] == url
 
 
-def test_channels_produce_deliveries(producer):
+def test_channels_produce_deliveries(producer, user_client):
+    u1 = user_client("u1", email="u1@example.com", phone="+4915112345678")
+    subscription = {"endpoint": "https://push.example/u1", "keys": {"p256dh": "k", "auth": "a"}}
+    assert u1.post("/me/push-subscriptions", json=subscription).status_code == 201
     before = datetime.now(UTC)
     [notification_id] = send(
         producer, to="u1", title="All", channels=["push", "in_app", "sms", "email"]
@@ -233,7 +236,11 @@ def test_channels_produce_deliveries(producer):
 
 
 def test_deliveries_rows_in_database(app, producer):
-    ids = send(producer, to=["u1", "u2"], title="Mail", channels=["in_app", "email", "sms"])
+    recipients = [
+        {"user_id": user, "email": f"{user}@example.com", "phone": "+4915112345678"}
+        for user in ("u1", "u2")
+    ]
+    ids = send(producer, to=recipients, title="Mail", channels=["in_app", "email", "sms"])
     for notification_id in ids:
         condition = Delivery.notification_id == int(notification_id)
         assert count_rows(app, Delivery, condition) == 2
@@ -273,6 +280,7 @@ def test_email_only_notification_is_tracked_but_not_in_the_inbox(producer, user_
 
 
 def test_older_single_form_maps_to_current_fields(app, producer):
+    assert producer.put("/users/legacy", json={"email": "legacy@example.com"}).status_code == 201
     response = producer.post(
         "/notifications",
         json={

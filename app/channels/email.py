@@ -1,0 +1,69 @@
+"""Email through Flask-Mail over SMTP, multipart text and HTML; or to the log (`console`)."""
+
+import html
+import logging
+import smtplib
+
+from flask import current_app
+from flask_mail import Connection, Mail, Message
+
+from app.channels.errors import PermanentDeliveryError, TransientDeliveryError
+from app.models import Notification, User
+
+log = logging.getLogger(__name__)
+
+
+class TimedConnection(Connection):
+    """Flask-Mail's SMTP connection, with a timeout so a silent server cannot hang a job."""
+
+    def configure_host(self) -> smtplib.SMTP | smtplib.SMTP_SSL:
+        timeout = current_app.config["CHANNEL_TIMEOUT_SECONDS"]
+        smtp_class = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        host = smtp_class(self.mail.server, self.mail.port, timeout=timeout)
+        if self.mail.use_tls:
+            host.starttls()
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        return host
+
+
+def build_message(notification: Notification, user: User) -> Message:
+    """The email for one notification: subject, text and HTML parts, List-Unsubscribe."""
+    text = "\n\n".join(part for part in (notification.body, notification.action_url) if part)
+    paragraphs = [f"<p>{html.escape(notification.body)}</p>"] if notification.body else []
+    if notification.action_url:
+        link = html.escape(notification.action_url, quote=True)
+        paragraphs.append(f'<p><a href="{link}">{link}</a></p>')
+    headers = {}
+    if current_app.config["PREFERENCES_URL"]:
+        headers["List-Unsubscribe"] = f"<{current_app.config['PREFERENCES_URL']}>"
+    return Message(
+        subject=notification.title,
+        recipients=[user.email],
+        body=text or notification.title,
+        html=f"<h1>{html.escape(notification.title)}</h1>{''.join(paragraphs)}",
+        extra_headers=headers,
+    )
+
+
+def send_email(notification: Notification, user: User) -> None:
+    """Deliver one notification by email, or raise a delivery error."""
+    message = build_message(notification, user)
+    if current_app.config["EMAIL_BACKEND"] == "console":
+        log.info("email (console backend) to user %s: %s", user.id, message.subject)
+        return
+    mail: Mail = current_app.extensions["mail"]
+    try:
+        with TimedConnection(mail) as connection:
+            connection.send(message)
+    except smtplib.SMTPRecipientsRefused as error:
+        codes = [code for code, _ in error.recipients.values()]
+        failure = PermanentDeliveryError if min(codes) >= 500 else TransientDeliveryError
+        raise failure(f"recipient refused: {codes}") from error
+    except smtplib.SMTPResponseException as error:
+        failure = PermanentDeliveryError if error.smtp_code >= 500 else TransientDeliveryError
+        raise failure(f"SMTP {error.smtp_code}: {error.smtp_error!r}") from error
+    except (smtplib.SMTPException, OSError) as error:
+        raise TransientDeliveryError(
+            f"SMTP unreachable: {type(error).__name__}: {error}"
+        ) from error
