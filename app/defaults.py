@@ -93,3 +93,6 @@ CHANNEL_TIMEOUT_SECONDS = 10.0
 
 QUEUES = ("critical", "high", "default", "low")
 """RQ queues, most urgent first; a notification's priority picks its queue."""
+
+MAX_TEMPLATE_SOURCE_LENGTH = 20_000
+"""Longest Jinja2 source of one template part."""

@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from app.api import docs, inbox, notifications, ops, push, users, webhooks
+from app.api import docs, inbox, notifications, ops, push, templates, users, webhooks
 
 
 def register_blueprints(app: Flask) -> None:
@@ -10,6 +10,7 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (
         users.bp,
         notifications.bp,
+        templates.bp,
         inbox.bp,
         push.bp,
         webhooks.bp,

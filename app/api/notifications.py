@@ -13,10 +13,11 @@ from app.api.responses import dump, respond
 from app.db import parse_id, utcnow
 from app.extensions import db
 from app.jobs.deliveries import enqueue_new
-from app.models import Delivery, Notification
+from app.models import Delivery, Notification, Template
 from app.realtime import events
 from app.services import idempotency
 from app.services.send import SendResult, send_notifications
+from app.services.templates import TemplateRenderError
 
 bp = Blueprint("notifications", __name__)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -35,6 +36,23 @@ def _idempotency_key() -> str | None:
             }
         )
     return key
+
+
+def _template_of(body: schemas.SendRequest) -> Template | None:
+    """The stored template a send names (None without one); 422 for a send that gives both
+    or neither of `template` and `title`, or names no stored template."""
+    if body.template is None:
+        if body.title is None:
+            raise validation_failed({"title": "required unless `template` is given"})
+        if body.context:
+            raise validation_failed({"context": "only used with `template`"})
+        return None
+    if body.title is not None or body.body is not None:
+        raise validation_failed({"template": "give `template` or `title` and `body`, not both"})
+    template = db.session.get(Template, body.template)
+    if template is None:
+        raise validation_failed({"template": f"no template {body.template!r}"})
+    return template
 
 
 def announce_send(result: SendResult) -> None:
@@ -78,7 +96,11 @@ def send(body: schemas.SendRequest) -> Response:
             response = respond(schemas.SendResponse, replay.body, replay.status)
             response.headers["Idempotent-Replayed"] = "true"
             return response
-    result = send_notifications(db.session, body, now)
+    try:
+        result = send_notifications(db.session, body, now, _template_of(body))
+    except TemplateRenderError as error:
+        db.session.rollback()
+        raise validation_failed({error.field: error.message}) from error
     payload = dump(schemas.SendResponse, {"notifications": result.notifications})
     if key is not None:
         idempotency.record(db.session, g.api_key.id, key, 201, payload)

@@ -32,6 +32,8 @@ WebhookEvent = Literal["notification.read", "delivery.sent", "delivery.failed"]
 USER_ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,64}$")]
+TEMPLATE_KEY_PATTERN = r"^[a-z0-9_.-]{1,64}$"
+TemplateKey = Annotated[str, StringConstraints(pattern=TEMPLATE_KEY_PATTERN)]
 Phone = Annotated[
     str, StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$"), Field(description="E.164")
 ]
@@ -218,8 +220,12 @@ class SendRequest(Request):
         ),
     ]
     category: Category = defaults.DEFAULT_CATEGORY
-    title: Title
+    title: Title | None = Field(default=None, description="Required unless `template` is given.")
     body: Body | None = None
+    template: TemplateKey | None = Field(
+        default=None, description="Instead of title and body: render this template..."
+    )
+    context: DataObject = Field(default_factory=dict, description="...with these variables.")
     data: DataObject = Field(default_factory=dict)
     action_url: HttpUrl | None = None
     channels: list[Channel] = Field(default_factory=lambda: ["in_app"], min_length=1)
@@ -442,3 +448,102 @@ class Health(Response):
 class Readiness(Response):
     status: Literal["ready"]
     checks: dict[str, str]
+
+
+# Templates
+
+Source = Annotated[
+    str,
+    StringConstraints(max_length=defaults.MAX_TEMPLATE_SOURCE_LENGTH),
+    AfterValidator(_no_nul),
+    Field(description="Jinja2 source."),
+]
+
+
+class InAppParts(Request):
+    title: Source
+    body: Source | None = None
+
+
+class EmailParts(Request):
+    subject: Source
+    html: Source | None = Field(default=None, description="Autoescaped.")
+    text: Source | None = None
+
+
+class SmsParts(Request):
+    text: Source
+
+
+class PushParts(Request):
+    title: Source
+    body: Source | None = None
+
+
+class TemplateChannels(Request):
+    """The default parts, per channel."""
+
+    in_app: InAppParts | None = None
+    email: EmailParts | None = None
+    sms: SmsParts | None = None
+    push: PushParts | None = None
+
+
+class InAppOverride(Request):
+    title: Source | None = None
+    body: Source | None = None
+
+
+class EmailOverride(Request):
+    subject: Source | None = None
+    html: Source | None = None
+    text: Source | None = None
+
+
+class SmsOverride(Request):
+    text: Source | None = None
+
+
+class PushOverride(Request):
+    title: Source | None = None
+    body: Source | None = None
+
+
+class TemplateOverrides(Request):
+    """A locale's variant: only the parts it changes."""
+
+    in_app: InAppOverride | None = None
+    email: EmailOverride | None = None
+    sms: SmsOverride | None = None
+    push: PushOverride | None = None
+
+
+class TemplateIn(Request):
+    channels: TemplateChannels
+    locales: dict[Locale, TemplateOverrides] = Field(default_factory=dict)
+
+
+class TemplateOut(Response):
+    key: str
+    channels: dict[Channel, dict[str, str]]
+    locales: dict[str, dict[Channel, dict[str, str]]]
+    created_at: datetime
+    updated_at: datetime
+
+
+class TemplateList(Response):
+    templates: list[TemplateOut]
+
+
+class PreviewRequest(Request):
+    context: DataObject = Field(default_factory=dict)
+    locale: Locale | None = None
+
+
+class Preview(Response):
+    """What each channel would get."""
+
+    in_app: dict[str, str] | None = None
+    email: dict[str, str] | None = None
+    sms: dict[str, str] | None = None
+    push: dict[str, str] | None = None

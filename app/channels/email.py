@@ -7,7 +7,7 @@ import smtplib
 from flask import current_app
 from flask_mail import Connection, Mail, Message
 
-from app.channels.errors import PermanentDeliveryError, TransientDeliveryError
+from app.channels.errors import Content, PermanentDeliveryError, TransientDeliveryError
 from app.models import Notification, User
 
 log = logging.getLogger(__name__)
@@ -27,28 +27,38 @@ class TimedConnection(Connection):
         return host
 
 
-def build_message(notification: Notification, user: User) -> Message:
-    """The email for one notification: subject, text and HTML parts, List-Unsubscribe."""
+def _default_parts(notification: Notification) -> dict[str, str]:
     text = "\n\n".join(part for part in (notification.body, notification.action_url) if part)
     paragraphs = [f"<p>{html.escape(notification.body)}</p>"] if notification.body else []
     if notification.action_url:
         link = html.escape(notification.action_url, quote=True)
         paragraphs.append(f'<p><a href="{link}">{link}</a></p>')
+    return {
+        "subject": notification.title,
+        "text": text or notification.title,
+        "html": f"<h1>{html.escape(notification.title)}</h1>{''.join(paragraphs)}",
+    }
+
+
+def build_message(notification: Notification, user: User, content: Content) -> Message:
+    """The email: a template's rendered parts, or subject, text and HTML made from the
+    notification; List-Unsubscribe when PREFERENCES_URL is set."""
+    parts = content or _default_parts(notification)
     headers = {}
     if current_app.config["PREFERENCES_URL"]:
         headers["List-Unsubscribe"] = f"<{current_app.config['PREFERENCES_URL']}>"
     return Message(
-        subject=notification.title,
+        subject=parts["subject"],
         recipients=[user.email],
-        body=text or notification.title,
-        html=f"<h1>{html.escape(notification.title)}</h1>{''.join(paragraphs)}",
+        body=parts.get("text"),
+        html=parts.get("html"),
         extra_headers=headers,
     )
 
 
-def send_email(notification: Notification, user: User) -> None:
+def send_email(notification: Notification, user: User, content: Content) -> None:
     """Deliver one notification by email, or raise a delivery error."""
-    message = build_message(notification, user)
+    message = build_message(notification, user, content)
     if current_app.config["EMAIL_BACKEND"] == "console":
         log.info("email (console backend) to user %s: %s", user.id, message.subject)
         return

@@ -1,4 +1,7 @@
-"""How a channel says a delivery failed."""
+"""What a channel sender is given, and how it says a delivery failed."""
+
+Content = dict[str, str] | None
+"""A template's rendered parts for one channel, or None to build from the notification."""
 
 
 class DeliveryError(Exception):

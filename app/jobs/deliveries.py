@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from sqlalchemy import or_, select, update
 
 from app.channels.email import send_email
-from app.channels.errors import DeliveryError, PermanentDeliveryError
+from app.channels.errors import Content, DeliveryError, PermanentDeliveryError
 from app.channels.sms import send_sms
 from app.db import utcnow
 from app.extensions import db, socketio
@@ -19,7 +19,7 @@ from app.jobs.queue import job_queue
 from app.models import Delivery, Notification, User
 
 log = logging.getLogger(__name__)
-Sender = Callable[[Notification, User], None]
+Sender = Callable[[Notification, User, Content], None]
 SENDERS: dict[str, Sender] = {"email": send_email, "sms": send_sms}
 
 
@@ -78,7 +78,7 @@ def deliver(delivery_id: int) -> None:
     ).one()
     channel = delivery.channel
     try:
-        SENDERS[channel](notification, user)
+        SENDERS[channel](notification, user, delivery.content)
     except DeliveryError as error:
         last_try = attempt >= current_app.config["DELIVERY_MAX_ATTEMPTS"]
         if isinstance(error, PermanentDeliveryError) or last_try:

@@ -3,6 +3,7 @@
 from app.models.credentials import ApiKey
 from app.models.idempotency import IdempotencyRecord
 from app.models.notifications import Delivery, Notification
+from app.models.templates import Template
 from app.models.users import Preference, PushSubscription, User
 from app.models.webhooks import Webhook
 
@@ -13,6 +14,7 @@ __all__ = [
     "Notification",
     "Preference",
     "PushSubscription",
+    "Template",
     "User",
     "Webhook",
 ]

@@ -93,6 +93,9 @@ class Delivery(db.Model):
         UtcDateTime, nullable=False, server_default=func.current_timestamp()
     )
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # What this channel sends when a template made it (email subject, html and text, ...);
+    # without one the channel builds its message from the notification.
+    content: Mapped[dict[str, str] | None] = mapped_column(JsonDocument)
     # When the next attempt is due (now at first, later after a transient failure).
     next_attempt_at: Mapped[datetime] = mapped_column(
         UtcDateTime, nullable=False, server_default=func.current_timestamp()

@@ -8,11 +8,19 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from app import defaults
 from app.api.schemas import SendRequest
-from app.models import Delivery, Notification, Preference, PushSubscription, User
+from app.models import Delivery, Notification, Preference, PushSubscription, Template, User
 from app.services.preferences import opted_out
+from app.services.templates import TemplateRenderError, render
 from app.services.users import upsert_users
 
+TITLE_SOURCES = (
+    ("in_app", "title", "body"),
+    ("push", "title", "body"),
+    ("email", "subject", "text"),
+    ("sms", "text", None),
+)
 ADDRESS_MISSING = {
     "email": "no address: the user has no email",
     "sms": "no address: the user has no phone",
@@ -82,21 +90,61 @@ def _recipients(session: Session, user_ids: list[str]) -> dict[str, _Recipient]:
     }
 
 
-def send_notifications(session: Session, request: SendRequest, now: datetime) -> SendResult:
+class _Contents:
+    """What each recipient gets: the request's title and body, or the template rendered in
+    the recipient's locale (once per locale, however many recipients share it)."""
+
+    def __init__(self, request: SendRequest, template: Template | None) -> None:
+        self.request = request
+        self.template = template
+        self.by_locale: dict[str | None, dict[str, dict[str, str]]] = {}
+
+    def rendered(self, user: User) -> dict[str, dict[str, str]] | None:
+        if self.template is None:
+            return None
+        if user.locale not in self.by_locale:
+            self.by_locale[user.locale] = render(self.template, user.locale, self.request.context)
+        return self.by_locale[user.locale]
+
+    def title_and_body(self, user: User) -> tuple[str, str | None]:
+        """The notification's own title and body (the in-app part of a template)."""
+        rendered = self.rendered(user)
+        if rendered is None:
+            assert self.request.title is not None
+            return self.request.title, self.request.body
+        # A template without an in-app part titles the notification from another channel.
+        for channel, title, body in TITLE_SOURCES:
+            if channel in rendered:
+                parts = rendered[channel]
+                return parts[title][: defaults.MAX_TITLE_LENGTH], parts.get(body or "")
+        raise TemplateRenderError("channels", "the template has no part to title it with")
+
+
+def send_notifications(
+    session: Session, request: SendRequest, now: datetime, template: Template | None = None
+) -> SendResult:
     """Store one notification per distinct recipient (creating unknown users). Each channel is
     routed here: in-app is the notification itself; every other channel gets a delivery,
     `queued` for a worker or `skipped` (opted out, no address) with the reason. Preferences
-    do not apply to `critical`. Nothing is committed here."""
+    do not apply to `critical`. With a template, each part is rendered in the recipient's
+    locale and the channel parts ride on the deliveries. Raises `TemplateRenderError`.
+    Nothing is committed here."""
     rows_of_users = _recipient_rows(request)
     upsert_users(session, rows_of_users, now)
     recipients = _recipients(session, [row["id"] for row in rows_of_users])
+    contents = _Contents(request, template)
     wants_in_app = "in_app" in request.channels
     rows = [
         {
             "user_id": row["id"],
             "category": request.category,
-            "title": request.title,
-            "body": request.body,
+            **dict(
+                zip(
+                    ("title", "body"),
+                    contents.title_and_body(recipients[row["id"]].user),
+                    strict=True,
+                )
+            ),
             "data": request.data,
             "action_url": request.action_url,
             "priority": request.priority,
@@ -125,10 +173,12 @@ def send_notifications(session: Session, request: SendRequest, now: datetime) ->
         recipient = recipients[notification.user_id]
         for channel in other_channels:
             reason = recipient.skip_reason(channel, request)
+            rendered = contents.rendered(recipient.user)
             delivery_rows.append(
                 {
                     "notification_id": notification.id,
                     "channel": channel,
+                    "content": rendered.get(channel) if rendered else None,
                     "status": "skipped" if reason else "queued",
                     "last_error": reason,
                     "attempts": 0,

@@ -178,7 +178,12 @@ def test_route_lists_are_complete(app):
 def test_user_token_on_every_producer_route_is_403(app, client, producer, user_client):
     ana = user_client("ana", email="ana@example.com")
     [notification_id] = send(producer, to="ana", title="Hi")
-    values = {"user_id": "ana", "notification_id": notification_id, "webhook_id": "1"}
+    values = {
+        "user_id": "ana",
+        "notification_id": notification_id,
+        "webhook_id": "1",
+        "key": "welcome",
+    }
     checked = routes(app, "api_key")
     assert checked
     for method, rule in checked:

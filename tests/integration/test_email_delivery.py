@@ -126,3 +126,30 @@ def test_transient_failures_past_the_last_try_fail_the_delivery(stack):
     assert delivery["attempts"] == 4
     assert "451" in delivery["last_error"]
     assert stack.smtp.mailbox.to("down@example.com") == []
+
+
+def test_a_template_email_uses_its_rendered_parts(stack):
+    stack.call(
+        "PUT",
+        "/templates/welcome",
+        {
+            "channels": {
+                "in_app": {"title": "Welcome {{ name }}"},
+                "email": {
+                    "subject": "Welcome, {{ name }}",
+                    "html": "<p>Hello {{ name }}</p>",
+                    "text": "Hello {{ name }}",
+                },
+            },
+            "locales": {"de": {"email": {"subject": "Willkommen, {{ name }}"}}},
+        },
+    )
+    stack.call("PUT", "/users/tpl", {"email": "tpl@example.com", "locale": "de-CH"})
+    [notification_id] = stack.send(
+        to="tpl", template="welcome", context={"name": "<Zoë>"}, channels=["in_app", "email"]
+    )
+    assert _sent(stack, notification_id)["status"] == "sent"
+    [message] = stack.smtp.mailbox.to("tpl@example.com")
+    assert message["Subject"] == "Willkommen, <Zoë>"
+    assert message.get_body(("html",)).get_content().strip() == "<p>Hello &lt;Zoë&gt;</p>"
+    assert message.get_body(("plain",)).get_content().strip() == "Hello <Zoë>"

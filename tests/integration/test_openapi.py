@@ -31,6 +31,11 @@ CONTRACT_PATHS = {
     ("post", "/webhooks"),
     ("get", "/webhooks"),
     ("delete", "/webhooks/{webhook_id}"),
+    ("put", "/templates/{key}"),
+    ("get", "/templates/{key}"),
+    ("get", "/templates"),
+    ("delete", "/templates/{key}"),
+    ("post", "/templates/{key}/preview"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 }
