@@ -46,6 +46,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def rfc3339(moment: datetime) -> str:
+    """A UTC timestamp as the API writes it: `2026-11-21T23:55:10.123456Z`."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def insert_for(session: Session, table: Any) -> Insert:
     """An INSERT for the session's engine that supports ON CONFLICT (Postgres and SQLite)."""
     dialect = session.get_bind().dialect.name

@@ -32,6 +32,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_SECRET = "test-secret-0123456789-0123456789-0123456789"
 TABLES = (
     "idempotency_records",
+    "webhook_events",
     "templates",
     "deliveries",
     "notifications",

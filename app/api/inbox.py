@@ -1,13 +1,16 @@
 """The inbox of the user a token names: `/me/...` routes."""
 
+from datetime import datetime
+
 from flask import Blueprint, Response, g
 
 from app.api import schemas
 from app.api.errors import NotFound, validation_failed
 from app.api.operation import operation
 from app.api.responses import respond
-from app.db import utcnow
+from app.db import rfc3339, utcnow
 from app.extensions import db
+from app.jobs.webhooks import enqueue_events, record_events
 from app.models import Notification
 from app.realtime import events
 from app.services import inbox
@@ -75,6 +78,21 @@ def get_notification(notification_id: str) -> Response:
     return respond(schemas.NotificationOut, _own_notification(notification_id))
 
 
+def _read_events(notification_ids: list[int], read_at: datetime) -> list[int]:
+    """`notification.read` webhook events for notifications read just now, in this
+    transaction; their ids, to queue after the commit."""
+    stamp = rfc3339(read_at)
+    return record_events(
+        db.session,
+        "notification.read",
+        [
+            {"notification_id": str(i), "user_id": g.user_id, "read_at": stamp}
+            for i in notification_ids
+        ],
+        read_at,
+    )
+
+
 def _state_change(summary: str, path: str, change: str) -> None:
     """Register POST /me/notifications/<id>/<change>: read, unread, archive, unarchive."""
 
@@ -88,12 +106,15 @@ def _state_change(summary: str, path: str, change: str) -> None:
     def view(notification_id: str) -> Response:
         notification = _own_notification(notification_id)
         now = utcnow()
+        first_read = change == "read" and notification.read_at is None
         if change in {"read", "unread"}:
             inbox.set_read(notification, change == "read", now)
         else:
             inbox.set_archived(notification, change == "archive", now)
+        webhook_events = _read_events([notification.id], now) if first_read else []
         db.session.commit()
         events.after_commit(events.announce_updated, notification)
+        events.after_commit(enqueue_events, webhook_events)
         return respond(schemas.NotificationOut, notification)
 
     view.__doc__ = f"Returns the updated notification. {summary}; repeating it changes nothing."
@@ -120,9 +141,11 @@ def read_all(body: schemas.ReadAllRequest) -> Response:
     """Every unread notification, or those of one `category`."""
     now = utcnow()
     updated = inbox.read_all(db.session, g.user_id, body.category, now)
+    webhook_events = _read_events(updated, now)
     db.session.commit()
     count = inbox.unread_count(db.session, g.user_id)
     events.after_commit(events.announce_many_updated, g.user_id, updated, "read_at", now, count)
+    events.after_commit(enqueue_events, webhook_events)
     return respond(schemas.ReadAllResponse, {"updated": len(updated), "unread_count": count})
 
 

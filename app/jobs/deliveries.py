@@ -1,73 +1,33 @@
 """The delivery job and the relay. A job takes a delivery id, claims the row with a lease,
 sends, and records the outcome; it does nothing for a delivery already sent, so running it
-twice is harmless. The relay re-enqueues deliveries that are due but have no job."""
+twice is harmless. The relay re-queues outbox rows that are due but have no job."""
 
 import logging
-import random
 from collections.abc import Callable
-from datetime import datetime, timedelta
 
-from flask import Flask, current_app
-from sqlalchemy import or_, select, update
+from flask import Flask
+from sqlalchemy import select, update
 
 from app.channels.email import send_email
 from app.channels.errors import Content, DeliveryError, PermanentDeliveryError
 from app.channels.sms import send_sms
 from app.db import utcnow
 from app.extensions import db, socketio
+from app.jobs import outbox
 from app.jobs.queue import job_queue
-from app.models import Delivery, Notification, User
+from app.jobs.webhooks import enqueue_events, record_events
+from app.models import Delivery, Notification, User, WebhookEvent
 
 log = logging.getLogger(__name__)
 Sender = Callable[[Notification, User, Content], None]
 SENDERS: dict[str, Sender] = {"email": send_email, "sms": send_sms}
 
 
-class DeliveryFailed(Exception):
-    """A delivery is `failed` for good; raised so the job ends in RQ's failed registry."""
-
-
-def retry_delay(attempt: int) -> float:
-    """Seconds before try `attempt + 1`: exponential from the base, capped, full jitter."""
-    config = current_app.config
-    ceiling = min(
-        config["DELIVERY_RETRY_MAX_SECONDS"],
-        config["DELIVERY_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1),
-    )
-    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
-
-
-def _claim(delivery_id: int, now: datetime) -> int | None:
-    """Take the delivery for one try: the new attempt number, or None when it is not due,
-    already held by a live worker, or done."""
-    lease = timedelta(seconds=current_app.config["DELIVERY_LEASE_SECONDS"])
-    claimed = db.session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.status == "queued",
-            or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
-        )
-        .values(attempts=Delivery.attempts + 1, lease_until=now + lease, updated_at=now)
-        .returning(Delivery.attempts)
-    ).scalar()
-    db.session.commit()
-    return claimed
-
-
-def _record(delivery_id: int, **values: object) -> None:
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id)
-        .values(lease_until=None, updated_at=utcnow(), **values)
-    )
-    db.session.commit()
-
-
 def deliver(delivery_id: int) -> None:
     """One try of one delivery. Transient failures schedule the next try with backoff; a
-    permanent failure, or the last try, leaves the delivery `failed` and raises."""
-    attempt = _claim(delivery_id, utcnow())
+    permanent failure, or the last try, leaves the delivery `failed` and raises. Sent and
+    failed deliveries are reported to the webhooks that want them."""
+    attempt = outbox.claim(Delivery, delivery_id)
     if attempt is None:
         return
     delivery, notification, user = db.session.execute(
@@ -79,18 +39,15 @@ def deliver(delivery_id: int) -> None:
     channel = delivery.channel
     try:
         SENDERS[channel](notification, user, delivery.content)
+    except PermanentDeliveryError as error:
+        _finish(delivery, notification, attempt, "failed", str(error))
+        raise outbox.GaveUp(f"{channel} delivery {delivery_id}: {error}") from error
     except DeliveryError as error:
-        last_try = attempt >= current_app.config["DELIVERY_MAX_ATTEMPTS"]
-        if isinstance(error, PermanentDeliveryError) or last_try:
-            _record(delivery_id, status="failed", last_error=str(error))
-            raise DeliveryFailed(f"{channel} delivery {delivery_id}: {error}") from error
-        delay = retry_delay(attempt)
-        _record(
-            delivery_id,
-            last_error=str(error),
-            next_attempt_at=utcnow() + timedelta(seconds=delay),
-        )
-        job_queue().enqueue_delivery(delivery_id, attempt + 1, notification.priority, delay)
+        delay = outbox.retry_later(Delivery, delivery_id, attempt, str(error))
+        if delay is None:
+            _report(delivery, notification, attempt, "failed", str(error))
+            raise outbox.GaveUp(f"{channel} delivery {delivery_id}: {error}") from error
+        job_queue().enqueue("delivery", delivery_id, attempt + 1, notification.priority, delay)
         log.warning(
             "%s delivery %s try %s failed, retrying in %.0fs: %s",
             channel,
@@ -100,8 +57,42 @@ def deliver(delivery_id: int) -> None:
             error,
         )
         return
-    now = utcnow()
-    _record(delivery_id, status="sent", sent_at=now, last_error=None)
+    _finish(delivery, notification, attempt, "sent", None)
+
+
+def _finish(
+    delivery: Delivery, notification: Notification, attempt: int, status: str, error: str | None
+) -> None:
+    values: dict[str, object] = {"status": status, "last_error": error}
+    if status == "sent":
+        values["sent_at"] = utcnow()
+    outbox.settle(Delivery, delivery.id, **values)
+    _report(delivery, notification, attempt, status, error)
+
+
+def _report(
+    delivery: Delivery, notification: Notification, attempt: int, status: str, error: str | None
+) -> None:
+    """Commit the outcome with its webhook events (`delivery.sent`, `delivery.failed`), then
+    queue them."""
+    events = record_events(
+        db.session,
+        f"delivery.{status}",
+        [
+            {
+                "delivery_id": str(delivery.id),
+                "notification_id": str(notification.id),
+                "user_id": notification.user_id,
+                "channel": delivery.channel,
+                "status": status,
+                "attempts": attempt,
+                "last_error": error,
+            }
+        ],
+        utcnow(),
+    )
+    db.session.commit()
+    enqueue_events(events)
 
 
 def enqueue_new(deliveries: list[tuple[int, str]]) -> None:
@@ -109,31 +100,32 @@ def enqueue_new(deliveries: list[tuple[int, str]]) -> None:
     If this fails (Redis is down), the relay queues them later."""
     queue = job_queue()
     for delivery_id, priority in deliveries:
-        queue.enqueue_delivery(delivery_id, 1, priority)
+        queue.enqueue("delivery", delivery_id, 1, priority)
 
 
-def relay_due(now: datetime | None = None) -> int:
-    """Queue every delivery that is due, not held, and older than the grace period; the
-    queue skips those whose try already waits. Returns how many were queued."""
-    config = current_app.config
-    now = now or utcnow()
-    cutoff = now - timedelta(seconds=config["RELAY_GRACE_SECONDS"])
-    due = db.session.execute(
-        select(Delivery.id, Delivery.attempts, Notification.priority)
-        .join(Notification, Delivery.notification_id == Notification.id)
-        .where(
-            Delivery.status == "queued",
-            Delivery.next_attempt_at <= cutoff,
-            or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+def relay_due() -> int:
+    """Queue every delivery and webhook event that is due, not held, and older than the
+    grace period; the queue skips those whose try already waits. How many were queued."""
+    now = utcnow()
+    deliveries = db.session.execute(
+        outbox.due(
+            select(Delivery.id, Delivery.attempts, Notification.priority).join(
+                Notification, Delivery.notification_id == Notification.id
+            ),
+            Delivery,
+            now,
         )
-        .order_by(Delivery.next_attempt_at)
-        .limit(config["RELAY_BATCH"])
+    ).all()
+    events = db.session.execute(
+        outbox.due(select(WebhookEvent.id, WebhookEvent.attempts), WebhookEvent, now)
     ).all()
     db.session.rollback()
     queue = job_queue()
-    queued = sum(queue.enqueue_delivery(row.id, row.attempts + 1, row.priority) for row in due)
+    queued = sum(
+        queue.enqueue("delivery", row.id, row.attempts + 1, row.priority) for row in deliveries
+    ) + sum(queue.enqueue("webhook", row.id, row.attempts + 1) for row in events)
     if queued:
-        log.info("relay queued %s due deliveries", queued)
+        log.info("relay queued %s due jobs", queued)
     return queued
 
 
@@ -168,6 +160,6 @@ def relay_forever(app: Flask) -> None:
                 relay_due()
             except Exception:
                 # Redis or the database is down: the next pass tries again. Nothing is lost,
-                # the due deliveries stay in the table.
+                # the due rows stay in their tables.
                 log.exception("relay pass failed")
         socketio.sleep(app.config["RELAY_INTERVAL_SECONDS"])

@@ -1,6 +1,7 @@
-"""Where delivery jobs run: RQ queues on Redis, or, with no REDIS_URL, background tasks of
-this very process. Both take the same job function and the same job ids."""
+"""Where background jobs run: RQ queues on Redis, or, with no REDIS_URL, background tasks of
+this very process. Both take the same job functions and the same job ids."""
 
+import importlib
 import logging
 import threading
 from datetime import timedelta
@@ -16,21 +17,30 @@ from app import defaults
 from app.extensions import socketio
 
 log = logging.getLogger(__name__)
-DELIVER = "app.jobs.deliveries.deliver"
+JOBS = {
+    "delivery": "app.jobs.deliveries.deliver",
+    "webhook": "app.jobs.webhooks.send_webhook_event",
+}
+"""Each kind of outbox row and the job function that works one of them."""
 QUEUE_OF_PRIORITY = {"critical": "critical", "high": "high", "normal": "default", "low": "low"}
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
 
 
-def delivery_job_id(delivery_id: int, attempt: int) -> str:
-    """One job id per try of one delivery, so a try is never queued twice."""
-    return f"delivery-{delivery_id}-{attempt}"
+def job_id(kind: str, row_id: int, attempt: int) -> str:
+    """One job id per try of one row, so a try is never queued twice."""
+    return f"{kind}-{row_id}-{attempt}"
 
 
 class JobQueue(Protocol):
-    """Runs `deliver(delivery_id)` for a given try, now or after a delay."""
+    """Runs the job of `kind` for one try of one row, now or after a delay."""
 
-    def enqueue_delivery(
-        self, delivery_id: int, attempt: int, priority: str, delay_seconds: float = 0
+    def enqueue(
+        self,
+        kind: str,
+        row_id: int,
+        attempt: int,
+        priority: str = "normal",
+        delay_seconds: float = 0,
     ) -> bool:
         """Queue that try unless it already waits; True when it was queued now."""
         ...
@@ -44,38 +54,45 @@ class RedisJobQueue:
         self.job_timeout = job_timeout
         self.queues = {name: Queue(name, connection=self.connection) for name in defaults.QUEUES}
 
-    def enqueue_delivery(
-        self, delivery_id: int, attempt: int, priority: str, delay_seconds: float = 0
+    def enqueue(
+        self,
+        kind: str,
+        row_id: int,
+        attempt: int,
+        priority: str = "normal",
+        delay_seconds: float = 0,
     ) -> bool:
-        job_id = delivery_job_id(delivery_id, attempt)
+        identifier = job_id(kind, row_id, attempt)
         try:
-            self._enqueue(job_id, delivery_id, priority, delay_seconds)
+            self._enqueue(identifier, kind, row_id, priority, delay_seconds)
         except DuplicateJobError:
             try:
-                job = Job.fetch(job_id, connection=self.connection)
+                job = Job.fetch(identifier, connection=self.connection)
             except NoSuchJobError:
                 job = None
             if job is not None and job.get_status() in WAITING:
                 return False
-            # A try that ended without sending (its worker died): start it afresh.
+            # A try that ended without finishing its row (its worker died): start afresh.
             if job is not None:
                 job.delete()
-            self._enqueue(job_id, delivery_id, priority, delay_seconds)
+            self._enqueue(identifier, kind, row_id, priority, delay_seconds)
         return True
 
-    def _enqueue(self, job_id: str, delivery_id: int, priority: str, delay: float) -> None:
+    def _enqueue(
+        self, identifier: str, kind: str, row_id: int, priority: str, delay: float
+    ) -> None:
         queue = self.queues[QUEUE_OF_PRIORITY[priority]]
         options = {
-            "job_id": job_id,
+            "job_id": identifier,
             "unique": True,
             "job_timeout": self.job_timeout,
-            # Finished jobs leave nothing behind; the delivery row is the record.
+            # Finished jobs leave nothing behind; the outbox row is the record.
             "result_ttl": 0,
         }
         if delay > 0:
-            queue.enqueue_in(timedelta(seconds=delay), DELIVER, delivery_id, **options)
+            queue.enqueue_in(timedelta(seconds=delay), JOBS[kind], row_id, **options)
         else:
-            queue.enqueue(DELIVER, delivery_id, **options)
+            queue.enqueue(JOBS[kind], row_id, **options)
 
 
 class InProcessJobQueue:
@@ -86,30 +103,35 @@ class InProcessJobQueue:
         self.waiting: set[str] = set()
         self.lock = threading.Lock()
 
-    def enqueue_delivery(
-        self, delivery_id: int, attempt: int, priority: str, delay_seconds: float = 0
+    def enqueue(
+        self,
+        kind: str,
+        row_id: int,
+        attempt: int,
+        priority: str = "normal",
+        delay_seconds: float = 0,
     ) -> bool:
-        job_id = delivery_job_id(delivery_id, attempt)
+        identifier = job_id(kind, row_id, attempt)
         with self.lock:
-            if job_id in self.waiting:
+            if identifier in self.waiting:
                 return False
-            self.waiting.add(job_id)
-        socketio.start_background_task(self._run, job_id, delivery_id, delay_seconds)
+            self.waiting.add(identifier)
+        socketio.start_background_task(self._run, identifier, kind, row_id, delay_seconds)
         return True
 
-    def _run(self, job_id: str, delivery_id: int, delay_seconds: float) -> None:
-        from app.jobs.deliveries import deliver
-
+    def _run(self, identifier: str, kind: str, row_id: int, delay_seconds: float) -> None:
+        module, name = JOBS[kind].rsplit(".", 1)
+        function = getattr(importlib.import_module(module), name)
         if delay_seconds > 0:
             socketio.sleep(delay_seconds)
         with self.lock:
-            self.waiting.discard(job_id)
+            self.waiting.discard(identifier)
         with self.app.app_context():
             try:
-                deliver(delivery_id)
+                function(row_id)
             except Exception:
                 # In RQ this lands in the failed registry; here the log is the registry.
-                log.exception("delivery job %s failed", job_id)
+                log.exception("job %s failed", identifier)
 
 
 def job_queue() -> JobQueue:

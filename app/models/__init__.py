@@ -5,7 +5,7 @@ from app.models.idempotency import IdempotencyRecord
 from app.models.notifications import Delivery, Notification
 from app.models.templates import Template
 from app.models.users import Preference, PushSubscription, User
-from app.models.webhooks import Webhook
+from app.models.webhooks import Webhook, WebhookEvent
 
 __all__ = [
     "ApiKey",
@@ -17,4 +17,5 @@ __all__ = [
     "Template",
     "User",
     "Webhook",
+    "WebhookEvent",
 ]

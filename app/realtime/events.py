@@ -12,17 +12,16 @@ from typing import Any
 
 from flask import current_app
 from flask_socketio import SocketIO
-from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from app.api.responses import dump
 from app.api.schemas import NotificationOut
+from app.db import rfc3339
 from app.extensions import db
 from app.models import Notification
 from app.services.inbox import unread_count, unread_counts
 
 log = logging.getLogger(__name__)
-_TIMESTAMP = TypeAdapter(datetime)
 
 
 def user_room(user_id: str) -> str:
@@ -89,7 +88,7 @@ def announce_many_updated(
         return
     room = user_room(user_id)
     socketio = _socketio()
-    payload = {"ids": [str(i) for i in ids], field: _TIMESTAMP.dump_python(when, mode="json")}
+    payload = {"ids": [str(i) for i in ids], field: rfc3339(when)}
     socketio.emit("notification_updated", payload, to=room)
     if count is not None:
         socketio.emit("unread_count", {"unread_count": count}, to=room)
