@@ -1,8 +1,12 @@
 """Command-line tools: `flask --app wsgi keys ...`, `deliveries ...` and `demo`."""
 
+import base64
+
 import click
+from cryptography.hazmat.primitives import serialization
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from py_vapid import Vapid02
 from sqlalchemy import select
 
 from app.db import utcnow
@@ -121,8 +125,29 @@ def retry(delivery_id: int | None, retry_all: bool) -> None:
     click.echo(f"queued {len(requeued)} deliveries again")
 
 
+vapid = AppGroup("vapid", help="Web Push (VAPID) keys.")
+
+
+@vapid.command("generate")
+def generate_vapid() -> None:
+    """Print a new VAPID key pair as the two settings to put in the environment."""
+    pair = Vapid02()
+    pair.generate_keys()
+    public = pair.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    private = pair.private_key.private_numbers().private_value.to_bytes(32, "big")
+    click.echo(f"VAPID_PUBLIC_KEY={_base64url(public)}")
+    click.echo(f"VAPID_PRIVATE_KEY={_base64url(private)}")
+
+
+def _base64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on the app."""
     app.cli.add_command(keys)
+    app.cli.add_command(vapid)
     app.cli.add_command(deliveries)
     app.cli.add_command(demo)

@@ -71,6 +71,7 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
             "RELAY_GRACE_SECONDS",
             "RELAY_BATCH",
             "CHANNEL_TIMEOUT_SECONDS",
+            "PUSH_TTL_SECONDS",
         ),
         "PREFERENCES_URL": os.environ.get("PREFERENCES_URL") or None,
         "SMS_BACKEND": os.environ.get("SMS_BACKEND")
@@ -91,6 +92,10 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
         # Flask-Mail would otherwise drop every message when TESTING is on.
         "MAIL_SUPPRESS_SEND": False,
         "VAPID_PUBLIC_KEY": os.environ.get("VAPID_PUBLIC_KEY") or None,
+        "VAPID_PRIVATE_KEY": os.environ.get("VAPID_PRIVATE_KEY") or None,
+        "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT", "mailto:notify@localhost"),
+        "PUSH_BACKEND": os.environ.get("PUSH_BACKEND")
+        or ("webpush" if os.environ.get("VAPID_PRIVATE_KEY") else "console"),
         "CORS_ORIGINS": _origins(os.environ.get("CORS_ORIGINS")),
         "MIGRATIONS_DIRECTORY": PROJECT_ROOT / "migrations",
     }

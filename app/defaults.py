@@ -96,3 +96,6 @@ QUEUES = ("critical", "high", "default", "low")
 
 MAX_TEMPLATE_SOURCE_LENGTH = 20_000
 """Longest Jinja2 source of one template part."""
+
+PUSH_TTL_SECONDS = 86_400
+"""How long a push service keeps a message for a browser that is offline."""

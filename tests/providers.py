@@ -3,6 +3,7 @@ receiver): it records every request and answers with the statuses it is told to.
 
 import threading
 from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.servers import free_port
@@ -14,7 +15,7 @@ class Received:
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: Message  # looked up without regard to case, as HTTP wants
     body: bytes
 
 
@@ -33,9 +34,7 @@ class Endpoint:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 with endpoint.lock:
-                    endpoint.received.append(
-                        Received("POST", self.path, dict(self.headers.items()), body)
-                    )
+                    endpoint.received.append(Received("POST", self.path, self.headers, body))
                     status = (
                         endpoint.answers.pop(0) if endpoint.answers else endpoint.default_status
                     )

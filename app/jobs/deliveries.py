@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from app.channels.email import send_email
 from app.channels.errors import Content, DeliveryError, PermanentDeliveryError
+from app.channels.push import send_push
 from app.channels.sms import send_sms
 from app.db import utcnow
 from app.extensions import db, socketio
@@ -20,7 +21,7 @@ from app.models import Delivery, Notification, User, WebhookEvent
 
 log = logging.getLogger(__name__)
 Sender = Callable[[Notification, User, Content], None]
-SENDERS: dict[str, Sender] = {"email": send_email, "sms": send_sms}
+SENDERS: dict[str, Sender] = {"email": send_email, "sms": send_sms, "push": send_push}
 
 
 def deliver(delivery_id: int) -> None:

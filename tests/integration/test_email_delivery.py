@@ -2,7 +2,10 @@
 
 from collections.abc import Iterator
 
+import psycopg2
 import pytest
+from redis import Redis
+from rq.registry import FailedJobRegistry
 
 from tests.stack import Stack
 
@@ -126,6 +129,12 @@ def test_transient_failures_past_the_last_try_fail_the_delivery(stack):
     assert delivery["attempts"] == 4
     assert "451" in delivery["last_error"]
     assert stack.smtp.mailbox.to("down@example.com") == []
+    with psycopg2.connect(stack.env["DATABASE_URL"]) as connection, connection.cursor() as cur:
+        cur.execute("SELECT id FROM deliveries WHERE notification_id = %s", (int(notification_id),))
+        [(delivery_id,)] = cur.fetchall()
+    connection.close()
+    failed = FailedJobRegistry("default", connection=Redis.from_url(stack.redis.url))
+    assert f"delivery-{delivery_id}-4" in failed.get_job_ids()
 
 
 def test_a_template_email_uses_its_rendered_parts(stack):

@@ -1,0 +1,152 @@
+"""Web Push end to end: a real worker sends to a local push service endpoint, which decrypts
+the payload (RFC 8291, aes128gcm) with the browser's keys and checks the VAPID header."""
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+
+import http_ece
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid import Vapid02
+
+from tests.providers import Endpoint
+from tests.stack import Stack
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class Browser:
+    """A browser's push keys: what `PushSubscription.toJSON()` would hand the server."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.auth = os.urandom(16)
+        self.endpoint = endpoint
+
+    def subscription(self) -> dict:
+        public = self.private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        return {
+            "endpoint": self.endpoint,
+            "expirationTime": None,
+            "keys": {"p256dh": b64url(public), "auth": b64url(self.auth)},
+        }
+
+    def decrypt(self, body: bytes) -> dict:
+        plain = http_ece.decrypt(
+            body, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm"
+        )
+        return json.loads(plain)
+
+
+@pytest.fixture(scope="module")
+def push_service() -> Iterator[Endpoint]:
+    endpoint = Endpoint().start()
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture(scope="module")
+def vapid() -> dict[str, str]:
+    keys = Vapid02()
+    keys.generate_keys()
+    public = keys.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    private = keys.private_key.private_numbers().private_value.to_bytes(32, "big")
+    return {"VAPID_PUBLIC_KEY": b64url(public), "VAPID_PRIVATE_KEY": b64url(private)}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, vapid) -> Iterator[Stack]:
+    running = Stack(
+        tmp_path_factory.mktemp("push"),
+        "notify_push",
+        VAPID_SUBJECT="mailto:ops@example.com",
+        **vapid,
+    ).start()
+    running.start_worker()
+    yield running
+    running.close()
+
+
+@pytest.fixture(autouse=True)
+def _reset(push_service):
+    push_service.answers.clear()
+    push_service.received.clear()
+
+
+def _subscribe(stack: Stack, user: str, browser: Browser) -> str:
+    stack.call("PUT", f"/users/{user}", {})
+    token = stack.call("POST", f"/users/{user}/tokens", {})["token"]
+    stack.call("POST", "/me/push-subscriptions", browser.subscription(), token)
+    return token
+
+
+def _settled(stack: Stack, notification_id: str) -> dict:
+    return stack.wait_for(
+        lambda: (d := stack.deliveries(notification_id)["push"])["status"] != "queued" and d,
+        what="the push delivery to settle",
+    )
+
+
+def test_the_vapid_key_is_served(stack, vapid):
+    assert stack.call("GET", "/push/vapid-public-key") == {"key": vapid["VAPID_PUBLIC_KEY"]}
+
+
+def test_a_push_arrives_encrypted_for_the_browser_with_vapid(stack, push_service, vapid):
+    browser = Browser(f"{push_service.url}/push/abc")
+    _subscribe(stack, "pia", browser)
+    [notification_id] = stack.send(
+        to="pia",
+        title="Build done",
+        body="main is green",
+        action_url="https://ci.example/1",
+        data={"build": 1},
+        channels=["push"],
+    )
+    assert _settled(stack, notification_id)["status"] == "sent"
+    [request] = push_service.requests()
+    assert request.path == "/push/abc"
+    assert request.headers["Content-Encoding"] == "aes128gcm"
+    assert int(request.headers["TTL"]) > 0
+    scheme, _, credentials = request.headers["Authorization"].partition(" ")
+    assert scheme == "vapid"
+    fields = dict(part.strip().split("=", 1) for part in credentials.split(","))
+    assert fields["k"] == vapid["VAPID_PUBLIC_KEY"]
+    payload = browser.decrypt(request.body)
+    assert payload["id"] == notification_id
+    assert payload["title"] == "Build done"
+    assert payload["body"] == "main is green"
+    assert payload["action_url"] == "https://ci.example/1"
+    assert payload["data"] == {"build": 1}
+
+
+def test_a_gone_subscription_is_deleted(stack, push_service):
+    gone = Browser(f"{push_service.url}/push/gone")
+    _subscribe(stack, "gus", gone)
+    push_service.answers.append(410)
+    [notification_id] = stack.send(to="gus", title="x", channels=["push"])
+    delivery = _settled(stack, notification_id)
+    assert delivery["status"] == "failed"
+    assert "410" in delivery["last_error"]
+    [second] = stack.send(to="gus", title="y", channels=["push"])
+    assert stack.deliveries(second)["push"]["status"] == "skipped"
+
+
+def test_a_push_service_error_is_retried(stack, push_service):
+    browser = Browser(f"{push_service.url}/push/flaky")
+    _subscribe(stack, "fay", browser)
+    push_service.answers.extend([503])
+    [notification_id] = stack.send(to="fay", title="again", channels=["push"])
+    delivery = _settled(stack, notification_id)
+    assert (delivery["status"], delivery["attempts"]) == ("sent", 2)
+    assert browser.decrypt(push_service.requests()[-1].body)["title"] == "again"
