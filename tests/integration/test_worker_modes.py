@@ -1,0 +1,66 @@
+"""The same delivery jobs in the embedded mode (in the web process, no Redis), and a worker
+that is asked to stop while it sends."""
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import migrate, server_environment, web_server
+from tests.smtp import SmtpServer
+from tests.stack import FAST_RETRIES, Stack
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_the_embedded_mode_delivers_in_process_with_retries(tmp_path: Path, smtp):
+    """No REDIS_URL and no worker: `python wsgi.py` runs the jobs and the relay itself."""
+    env = server_environment(
+        f"sqlite:///{tmp_path / 'notify.db'}",
+        None,
+        EMAIL_BACKEND="smtp",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(smtp.port),
+        **FAST_RETRIES,
+    )
+    migrate(env)
+    stack = Stack(tmp_path, "unused")
+    stack.env = env
+    stack.api_key = stack.flask("keys", "create", "embedded").stdout.strip()
+    smtp.mailbox.refuse_next = 1
+    with web_server(env, tmp_path / "web.log") as url:
+        stack.url = url
+        stack.call("PUT", "/users/emb", {"email": "emb@example.com"})
+        [notification_id] = stack.send(to="emb", title="in-process", channels=["email"])
+        delivery = stack.wait_for(
+            lambda: (d := stack.deliveries(notification_id)["email"])["status"] == "sent" and d,
+            what="the embedded server to send the email",
+        )
+    assert delivery["attempts"] == 2
+    assert [m["Subject"] for m in smtp.mailbox.to("emb@example.com")] == ["in-process"]
+
+
+def test_sigterm_lets_the_job_in_hand_finish(tmp_path: Path):
+    stack = Stack(tmp_path, "notify_sigterm").start()
+    try:
+        stack.smtp.mailbox.delay_seconds = 2
+        stack.call("PUT", "/users/slow", {"email": "slow@example.com"})
+        [notification_id] = stack.send(to="slow", title="finish me", channels=["email"])
+        worker = stack.start_worker()
+        stack.wait_for(lambda: stack.smtp.mailbox.attempts >= 1, what="the send to begin")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+        email = stack.deliveries(notification_id)["email"]
+        assert (email["status"], email["attempts"]) == ("sent", 1)
+        assert len(stack.smtp.mailbox.to("slow@example.com")) == 1
+    finally:
+        stack.close()
