@@ -1,113 +1,36 @@
 """POST-to-event latency on loopback: how long from sending a notification until the
 recipient's open socket receives it.
 
-Starts a real server (`python wsgi.py`, eventlet, PostgreSQL and Redis on 127.0.0.1), connects
-one python-socketio client over websocket, then sends one notification at a time and times
-each from the start of its POST to the arrival of its `notification` event.
+Starts a real server (`python wsgi.py`, PostgreSQL and Redis on 127.0.0.1), connects one
+python-socketio client over websocket, then sends one notification at a time and times each
+from the start of its POST to the arrival of its `notification` event.
 
     .venv/bin/python -m bench.realtime_latency [--sends 1000] [--async-mode eventlet]
 
-Prints a table and writes bench/results/<date>-<host>-realtime-latency.json.
+Prints a table and writes bench/results/<date>-<host>-realtime-latency-<mode>.json.
 """
 
 import argparse
-import json
 import os
-import platform
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import psycopg2
 import socketio
 
-ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_ADMIN_URL = os.environ.get(
-    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+from bench.harness import ROOT, prepared, request, web_server, write_results
+
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-DATABASE = "notify_bench_latency"
-
-
-def _admin(statement: str) -> None:
-    connection = psycopg2.connect(POSTGRES_ADMIN_URL)
-    connection.autocommit = True
-    connection.cursor().execute(statement)
-    connection.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _request(url: str, method: str, credential: str, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {credential}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def run(sends: int, async_mode: str) -> dict[str, Any]:
     """Start the stack, measure `sends` sequential sends, stop the stack; the results."""
-    _admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    _admin(f"CREATE DATABASE {DATABASE}")
-    env = os.environ | {
-        "DATABASE_URL": POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}",
-        "REDIS_URL": REDIS_URL,
-        "SECRET_KEY": "bench-secret-0123456789-0123456789-0123456789",
-        "ASYNC_MODE": async_mode,
-        "LOG_LEVEL": "WARNING",
-    }
-    flask = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi"]
-    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    key = subprocess.run(
-        [*flask, "keys", "create", "bench"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "wsgi.py"],
-        cwd=ROOT,
-        env=env | {"PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        _request(f"{base}/users/bench-user", "PUT", key, {})
-        token = _request(f"{base}/users/bench-user/tokens", "POST", key, {})["token"]
+    settings = {"REDIS_URL": REDIS_URL, "ASYNC_MODE": async_mode}
+    with prepared("notify_bench_latency", **settings) as (env, key), web_server(env) as base:
+        request(f"{base}/users/bench-user", "PUT", key, {})
+        token = request(f"{base}/users/bench-user/tokens", "POST", key, {})["token"]
         return _measure(base, key, token, sends) | {"async_mode": async_mode}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        _admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 def _measure(base: str, key: str, token: str, sends: int) -> dict[str, Any]:
@@ -128,7 +51,7 @@ def _measure(base: str, key: str, token: str, sends: int) -> dict[str, Any]:
     try:
         for i in range(sends):
             started = time.perf_counter()
-            sent = _request(
+            sent = request(
                 f"{base}/notifications", "POST", key, {"to": "bench-user", "title": f"bench {i}"}
             )
             to_response.append(time.perf_counter() - started)
@@ -149,12 +72,12 @@ def _measure(base: str, key: str, token: str, sends: int) -> dict[str, Any]:
 
 
 def _summary(seconds: list[float]) -> dict[str, float]:
-    ms = [value * 1000 for value in seconds]
+    ms = sorted(value * 1000 for value in seconds)
     return {
         "p50": round(statistics.median(ms), 2),
-        "p90": round(_percentile(ms, 0.90), 2),
-        "p99": round(_percentile(ms, 0.99), 2),
-        "max": round(max(ms), 2),
+        "p90": round(ms[min(len(ms) - 1, int(0.90 * len(ms)))], 2),
+        "p99": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 2),
+        "max": round(ms[-1], 2),
     }
 
 
@@ -169,26 +92,7 @@ def main() -> None:
         row = results[name]
         print(f"{name:<16}{row['p50']:>10}{row['p90']:>10}{row['p99']:>10}{row['max']:>10}")
     print(f"sends: {results['sends']}, lost: {results['lost']}, async mode: {args.async_mode}")
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
-    ).stdout.strip()
-    record = {
-        "benchmark": "realtime_latency",
-        "date": datetime.now(UTC).isoformat(),
-        "host": platform.node(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "git_sha": commit,
-        "results": results,
-    }
-    out = (
-        ROOT
-        / "bench"
-        / "results"
-        / (
-            f"{datetime.now(UTC):%Y-%m-%d}-{platform.node()}-realtime-latency-{args.async_mode}.json"
-        )
-    )
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    out = write_results(f"realtime-latency-{args.async_mode}", results)
     print(f"wrote {out.relative_to(ROOT)}")
 
 

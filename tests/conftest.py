@@ -30,6 +30,21 @@ POSTGRES_ADMIN_URL = os.environ.get(
 TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", f"notify_test_{os.getpid()}")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_SECRET = "test-secret-0123456789-0123456789-0123456789"
+NOTIFICATION_FIELDS = {
+    "id",
+    "user_id",
+    "category",
+    "title",
+    "body",
+    "data",
+    "action_url",
+    "priority",
+    "created_at",
+    "seen_at",
+    "read_at",
+    "archived_at",
+}
+"""The fields of the contract's notification object."""
 TABLES = (
     "idempotency_records",
     "webhook_events",

@@ -7,22 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from tests.conftest import assert_error, send
+from tests.conftest import NOTIFICATION_FIELDS, assert_error, send
 
-NOTIFICATION_FIELDS = {
-    "id",
-    "user_id",
-    "category",
-    "title",
-    "body",
-    "data",
-    "action_url",
-    "priority",
-    "created_at",
-    "seen_at",
-    "read_at",
-    "archived_at",
-}
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
 
 

@@ -5,22 +5,7 @@ import base64
 
 import pytest
 
-from tests.conftest import assert_error, send
-
-NOTIFICATION_FIELDS = {
-    "id",
-    "user_id",
-    "category",
-    "title",
-    "body",
-    "data",
-    "action_url",
-    "priority",
-    "created_at",
-    "seen_at",
-    "read_at",
-    "archived_at",
-}
+from tests.conftest import NOTIFICATION_FIELDS, assert_error, send
 
 
 def send_many(producer, user_id, count, **fields):

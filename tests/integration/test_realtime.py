@@ -15,22 +15,7 @@ from app.db import utcnow
 from app.extensions import db, socketio
 from app.models import Notification
 from app.services.credentials import create_api_key, mint_user_token
-from tests.conftest import TEST_SECRET, ApiClient, app_config, send
-
-NOTIFICATION_FIELDS = {
-    "id",
-    "user_id",
-    "category",
-    "title",
-    "body",
-    "data",
-    "action_url",
-    "priority",
-    "created_at",
-    "seen_at",
-    "read_at",
-    "archived_at",
-}
+from tests.conftest import NOTIFICATION_FIELDS, TEST_SECRET, ApiClient, app_config, send
 
 
 @pytest.fixture

@@ -11,22 +11,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Delivery, Notification, User
-from tests.conftest import assert_error, send
+from tests.conftest import NOTIFICATION_FIELDS, assert_error, send
 
-NOTIFICATION_KEYS = {
-    "id",
-    "user_id",
-    "category",
-    "title",
-    "body",
-    "data",
-    "action_url",
-    "priority",
-    "created_at",
-    "seen_at",
-    "read_at",
-    "archived_at",
-}
 DELIVERY_KEYS = {"channel", "status", "attempts", "last_error", "updated_at"}
 
 
@@ -167,7 +153,7 @@ def test_every_field_is_stored_and_returned(producer):
         priority="high",
     )
     notification = detail(producer, notification_id)
-    assert set(notification) == NOTIFICATION_KEYS | {"channels", "deliveries"}
+    assert set(notification) == NOTIFICATION_FIELDS | {"channels", "deliveries"}
     assert notification["id"] == notification_id
     assert notification["user_id"] == "u1"
     assert notification["category"] == "comment.reply"
@@ -184,8 +170,8 @@ def test_every_field_is_stored_and_returned(producer):
     assert before.replace(microsecond=0) <= created_at <= datetime.now(UTC)
 
     [listed] = producer.get("/users/u1/notifications").get_json()["items"]
-    assert set(listed) == NOTIFICATION_KEYS
-    assert listed == {key: notification[key] for key in NOTIFICATION_KEYS}
+    assert set(listed) == NOTIFICATION_FIELDS
+    assert listed == {key: notification[key] for key in NOTIFICATION_FIELDS}
 
 
 def test_defaults(producer):

@@ -1,0 +1,124 @@
+"""What every benchmark needs: a fresh database, the migrated app with an API key, a real
+`python wsgi.py`, and a results file."""
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+SECRET = "bench-secret-0123456789-0123456789-0123456789"  # noqa: S105 - a throwaway stack
+
+
+def _admin(statement: str) -> None:
+    connection = psycopg2.connect(POSTGRES_ADMIN_URL)
+    connection.autocommit = True
+    connection.cursor().execute(statement)
+    connection.close()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def request(url: str, method: str, credential: str, body: Any = None, timeout: float = 30) -> Any:
+    """One JSON request; the decoded answer."""
+    data = json.dumps(body).encode() if body is not None else None
+    outgoing = urllib.request.Request(url, data=data, method=method)
+    outgoing.add_header("Authorization", f"Bearer {credential}")
+    if data is not None:
+        outgoing.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(outgoing, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+@contextmanager
+def prepared(database: str, **settings: str) -> Iterator[tuple[dict[str, str], str]]:
+    """A fresh, migrated database and an API key; yields (environment, key), then drops it."""
+    _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    _admin(f"CREATE DATABASE {database}")
+    env = os.environ | {
+        "DATABASE_URL": POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}",
+        "SECRET_KEY": SECRET,
+        "LOG_LEVEL": "WARNING",
+        **settings,
+    }
+    flask = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi"]
+    try:
+        subprocess.run(
+            [*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
+        )
+        key = subprocess.run(
+            [*flask, "keys", "create", "bench"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        yield env, key
+    finally:
+        _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """A process of the project (its output discarded), stopped on exit."""
+    running = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield running
+    finally:
+        running.terminate()
+        running.wait(timeout=30)
+
+
+@contextmanager
+def web_server(env: dict[str, str]) -> Iterator[str]:
+    """`python wsgi.py` on a free port, answering; yields its base URL."""
+    port = free_port()
+    with process([sys.executable, "wsgi.py"], env | {"PORT": str(port)}):
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{url}/healthz", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+
+
+def write_results(name: str, results: dict[str, Any]) -> Path:
+    """bench/results/<date>-<host>-<name>.json with the machine, the commit and `results`."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    record = {
+        "benchmark": name,
+        "date": datetime.now(UTC).isoformat(),
+        "host": platform.node(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "git_sha": commit,
+        "results": results,
+    }
+    out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}-{platform.node()}-{name}.json"
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    return out
