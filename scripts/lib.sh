@@ -75,6 +75,12 @@ redis_ping() {
   fi
 }
 
+# ensure_chromium: Debian's Chromium for the end-to-end tests (Playwright cannot download
+# its own browser here).
+ensure_chromium() {
+  command -v chromium >/dev/null || apt_install chromium
+}
+
 # ensure_js_test_client: node, and the npm packages of tests/js (socket.io-client) as locked.
 ensure_js_test_client() {
   command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm

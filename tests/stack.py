@@ -35,7 +35,8 @@ class Stack:
         self.workdir = workdir
         self.name = f"{name}_{os.getpid()}"
         self.redis = RedisServer(workdir)
-        self.smtp = SmtpServer()
+        # Made in start(): an aiosmtpd controller owns an event loop from its first moment.
+        self.smtp: SmtpServer
         self.exits = ExitStack()
         self.workers: list[subprocess.Popen] = []
         self.settings = FAST_RETRIES | settings
@@ -45,6 +46,7 @@ class Stack:
 
     def start(self) -> "Stack":
         self.redis.start()
+        self.smtp = SmtpServer()
         self.smtp.start()
         self.env = server_environment(
             recreate_postgres_database(self.name),

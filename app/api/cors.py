@@ -1,4 +1,5 @@
-"""CORS for what a browser on another origin calls: the `/me` routes and the VAPID key.
+"""CORS for what a browser on another origin calls: the `/me` routes, the VAPID key, and the
+static files (the bell is an ES module, fetched with CORS when it comes from elsewhere).
 
 Producer routes never get CORS headers: an API key does not belong in a browser. Origins come
 from CORS_ORIGINS, the same list that may open a socket.
@@ -6,7 +7,7 @@ from CORS_ORIGINS, the same list that may open a socket.
 
 from flask import Flask, Response, request
 
-BROWSER_PATHS = ("/me/", "/push/")
+BROWSER_PATHS = ("/me/", "/push/", "/static/")
 ALLOWED_METHODS = "GET, POST, PUT, DELETE"
 ALLOWED_HEADERS = "Authorization, Content-Type"
 PREFLIGHT_MAX_AGE_SECONDS = "600"

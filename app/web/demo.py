@@ -1,6 +1,6 @@
 """The demo page of the embedded quick start: an inbox for a demo user and a send form."""
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from app.api import schemas
 from app.api.notifications import announce_send
@@ -39,14 +39,20 @@ def index() -> str:
     return render_template("demo.html", token=token.token, user_id=DEMO_USER_ID)
 
 
+@bp.get("/embed")
+def embed() -> str:
+    """How to put the bell on another site: the snippet and the token minting."""
+    return render_template("embed.html", server=request.host_url.rstrip("/"))
+
+
 @bp.post("/demo/notifications")
 def demo_send() -> Response:
     """Send to the demo user without an API key; exists only while the demo is enabled."""
     if not current_app.config["DEMO_ENABLED"]:
         abort(404)
     form = read_body(DemoSend, required=True)
-    request = schemas.SendRequest.model_validate({"to": DEMO_USER_ID, **form.model_dump()})
-    result = send_notifications(db.session, request, utcnow())
+    send = schemas.SendRequest.model_validate({"to": DEMO_USER_ID, **form.model_dump()})
+    result = send_notifications(db.session, send, utcnow())
     db.session.commit()
     announce_send(result)
     return respond(schemas.SendResponse, {"notifications": result.notifications}, 201)

@@ -82,7 +82,7 @@ def test_demo_page_and_demo_send(client):
     page = client.get("/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    token = re.search(r'data-token="([^"]+)"', html).group(1)
+    token = re.search(r'<notification-bell token="([^"]+)"', html).group(1)
     sent = client.post("/demo/notifications", json={"title": "From the form", "body": "hi"})
     assert sent.status_code == 201
     inbox = client.get("/me/notifications", headers={"Authorization": f"Bearer {token}"}).json
