@@ -31,7 +31,8 @@ class AppWorker(SimpleWorker):
 
 def main(queue_names: list[str]) -> None:
     """Work the named queues until SIGTERM or SIGINT."""
-    app = create_app()
+    # Jobs run in this thread, unpatched: the relay must be a real thread beside them.
+    app = create_app({"ASYNC_MODE": "threading"})
     redis_url = app.config["REDIS_URL"]
     if not redis_url:
         sys.exit("worker.py needs REDIS_URL; without it jobs run inside the web process")

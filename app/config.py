@@ -130,6 +130,11 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
     if app.config["USER_TOKEN_SECRET"] is None:
         app.config["USER_TOKEN_SECRET"] = app.config["SECRET_KEY"]
+    if app.config["DELIVERY_LEASE_SECONDS"] <= app.config["DELIVERY_JOB_TIMEOUT_SECONDS"]:
+        raise RuntimeError(
+            "DELIVERY_LEASE_SECONDS must be longer than DELIVERY_JOB_TIMEOUT_SECONDS, or a job "
+            "still sending could see its delivery handed to another worker"
+        )
 
 
 def _instance_secret(instance_path: Path) -> str:

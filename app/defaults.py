@@ -99,3 +99,6 @@ MAX_TEMPLATE_SOURCE_LENGTH = 20_000
 
 PUSH_TTL_SECONDS = 86_400
 """How long a push service keeps a message for a browser that is offline."""
+
+TEMPLATE_LOOP_BUDGET = 10_000
+"""Most loop turns over `range` one template part may make, nested loops counted together."""

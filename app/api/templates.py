@@ -13,7 +13,12 @@ from app.api.responses import no_content, respond
 from app.db import insert_for, utcnow
 from app.extensions import db
 from app.models import Template
-from app.services.templates import TemplateRenderError, render, syntax_errors
+from app.services.templates import (
+    TemplateRenderError,
+    missing_parts,
+    render,
+    syntax_errors,
+)
 
 bp = Blueprint("templates", __name__)
 ERRORS = (401, 403)
@@ -49,7 +54,7 @@ def put(key: str, body: schemas.TemplateIn) -> Response:
     locales: dict[str, Any] = {
         locale: variant.model_dump(exclude_none=True) for locale, variant in body.locales.items()
     }
-    errors = syntax_errors(channels, "channels")
+    errors = syntax_errors(channels, "channels") | missing_parts(channels, locales)
     for locale, variant in locales.items():
         errors |= syntax_errors(variant, f"locales.{locale}")
     if errors:

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from flask import current_app
 
-from app.channels.errors import Content
+from app.channels.errors import Content, PermanentDeliveryError
 from app.channels.http import post
 from app.models import Notification, User
 
@@ -27,6 +27,8 @@ def sms_text(notification: Notification) -> str:
 def send_sms(notification: Notification, user: User, content: Content) -> None:
     """Deliver one notification by SMS to the user's phone, or raise a delivery error."""
     config = current_app.config
+    if not user.phone:
+        raise PermanentDeliveryError("no address: the user has no phone")
     text = content["text"][:SMS_MAX_LENGTH] if content else sms_text(notification)
     if config["SMS_BACKEND"] == "console":
         log.info("sms (console backend) to user %s: %s", user.id, notification.title)

@@ -4,19 +4,21 @@ twice is harmless. The relay re-queues outbox rows that are due but have no job.
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select, update
 
 from app.channels.email import send_email
-from app.channels.errors import Content, DeliveryError, PermanentDeliveryError
+from app.channels.errors import Content
 from app.channels.push import send_push
 from app.channels.sms import send_sms
 from app.db import utcnow
 from app.extensions import db, socketio
 from app.jobs import outbox
 from app.jobs.queue import job_queue
-from app.jobs.webhooks import enqueue_events, record_events
+from app.jobs.webhooks import record_events
 from app.models import Delivery, Notification, User, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -24,84 +26,65 @@ Sender = Callable[[Notification, User, Content], None]
 SENDERS: dict[str, Sender] = {"email": send_email, "sms": send_sms, "push": send_push}
 
 
-def deliver(delivery_id: int) -> None:
-    """One try of one delivery. Transient failures schedule the next try with backoff; a
-    permanent failure, or the last try, leaves the delivery `failed` and raises. Sent and
-    failed deliveries are reported to the webhooks that want them."""
-    attempt = outbox.claim(Delivery, delivery_id)
-    if attempt is None:
-        return
+@dataclass
+class DeliveryWork:
+    """A loaded delivery: the notification and user it sends to."""
+
+    delivery: Delivery
+    notification: Notification
+    user: User
+    events: list[int] = field(default_factory=list)
+
+    @property
+    def priority(self) -> str:
+        return self.notification.priority
+
+    def send(self) -> None:
+        SENDERS[self.delivery.channel](self.notification, self.user, self.delivery.content)
+
+    def settled(self, status: str, attempt: int, error: str | None) -> dict[str, Any]:
+        """`sent_at`, and the `delivery.sent` or `delivery.failed` webhook events."""
+        self.events = record_events(
+            db.session,
+            f"delivery.{status}",
+            [
+                {
+                    "delivery_id": str(self.delivery.id),
+                    "notification_id": str(self.notification.id),
+                    "user_id": self.notification.user_id,
+                    "channel": self.delivery.channel,
+                    "status": status,
+                    "attempts": attempt,
+                    "last_error": error,
+                }
+            ],
+            utcnow(),
+        )
+        return {"sent_at": utcnow()} if status == "sent" else {}
+
+    def after_commit(self) -> None:
+        outbox.enqueue_first_tries("webhook", [(event, "normal") for event in self.events])
+
+
+def _load(delivery_id: int) -> DeliveryWork:
     delivery, notification, user = db.session.execute(
         select(Delivery, Notification, User)
         .join(Notification, Delivery.notification_id == Notification.id)
         .join(User, Notification.user_id == User.id)
         .where(Delivery.id == delivery_id)
     ).one()
-    channel = delivery.channel
-    try:
-        SENDERS[channel](notification, user, delivery.content)
-    except PermanentDeliveryError as error:
-        _finish(delivery, notification, attempt, "failed", str(error))
-        raise outbox.GaveUp(f"{channel} delivery {delivery_id}: {error}") from error
-    except DeliveryError as error:
-        delay = outbox.retry_later(Delivery, delivery_id, attempt, str(error))
-        if delay is None:
-            _report(delivery, notification, attempt, "failed", str(error))
-            raise outbox.GaveUp(f"{channel} delivery {delivery_id}: {error}") from error
-        job_queue().enqueue("delivery", delivery_id, attempt + 1, notification.priority, delay)
-        log.warning(
-            "%s delivery %s try %s failed, retrying in %.0fs: %s",
-            channel,
-            delivery_id,
-            attempt,
-            delay,
-            error,
-        )
-        return
-    _finish(delivery, notification, attempt, "sent", None)
+    return DeliveryWork(delivery, notification, user)
 
 
-def _finish(
-    delivery: Delivery, notification: Notification, attempt: int, status: str, error: str | None
-) -> None:
-    values: dict[str, object] = {"status": status, "last_error": error}
-    if status == "sent":
-        values["sent_at"] = utcnow()
-    outbox.settle(Delivery, delivery.id, **values)
-    _report(delivery, notification, attempt, status, error)
-
-
-def _report(
-    delivery: Delivery, notification: Notification, attempt: int, status: str, error: str | None
-) -> None:
-    """Commit the outcome with its webhook events (`delivery.sent`, `delivery.failed`), then
-    queue them."""
-    events = record_events(
-        db.session,
-        f"delivery.{status}",
-        [
-            {
-                "delivery_id": str(delivery.id),
-                "notification_id": str(notification.id),
-                "user_id": notification.user_id,
-                "channel": delivery.channel,
-                "status": status,
-                "attempts": attempt,
-                "last_error": error,
-            }
-        ],
-        utcnow(),
-    )
-    db.session.commit()
-    enqueue_events(events)
+def deliver(delivery_id: int) -> None:
+    """One try of one delivery (the RQ job). Sent and failed deliveries are reported to the
+    webhooks that want them."""
+    outbox.run("delivery", Delivery, delivery_id, _load)
 
 
 def enqueue_new(deliveries: list[tuple[int, str]]) -> None:
-    """After the send's commit: queue the first try of each new (delivery id, priority).
-    If this fails (Redis is down), the relay queues them later."""
-    queue = job_queue()
-    for delivery_id, priority in deliveries:
-        queue.enqueue("delivery", delivery_id, 1, priority)
+    """After the send's commit: queue the first try of each new (delivery id, priority)."""
+    outbox.enqueue_first_tries("delivery", deliveries)
 
 
 def relay_due() -> int:

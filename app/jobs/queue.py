@@ -124,14 +124,16 @@ class InProcessJobQueue:
         function = getattr(importlib.import_module(module), name)
         if delay_seconds > 0:
             socketio.sleep(delay_seconds)
-        with self.lock:
-            self.waiting.discard(identifier)
-        with self.app.app_context():
-            try:
+        try:
+            with self.app.app_context():
                 function(row_id)
-            except Exception:
-                # In RQ this lands in the failed registry; here the log is the registry.
-                log.exception("job %s failed", identifier)
+        except Exception:
+            # In RQ this lands in the failed registry; here the log is the registry.
+            log.exception("job %s failed", identifier)
+        finally:
+            # Only now: while it runs, the relay must not start the same try again.
+            with self.lock:
+                self.waiting.discard(identifier)
 
 
 def job_queue() -> JobQueue:

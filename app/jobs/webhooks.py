@@ -6,18 +6,17 @@ import hmac
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from app.channels.errors import DeliveryError, PermanentDeliveryError
 from app.channels.http import post
 from app.db import rfc3339
 from app.extensions import db
 from app.jobs import outbox
-from app.jobs.queue import job_queue
 from app.models import Webhook, WebhookEvent
 
 SIGNATURE_HEADER = "Notify-Signature"
@@ -62,9 +61,7 @@ def record_events(
 
 def enqueue_events(event_ids: list[int]) -> None:
     """After the commit: queue the first try of each event (the relay covers a failure)."""
-    queue = job_queue()
-    for event_id in event_ids:
-        queue.enqueue("webhook", event_id, 1)
+    outbox.enqueue_first_tries("webhook", [(event_id, "normal") for event_id in event_ids])
 
 
 def sign(secret: str, timestamp: int, raw_body: bytes) -> str:
@@ -74,34 +71,42 @@ def sign(secret: str, timestamp: int, raw_body: bytes) -> str:
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
-def send_webhook_event(event_row_id: int) -> None:
-    """One try of one event; transient failures retry with backoff, a permanent one (a 4xx
-    other than 408 and 429) or the last try leaves it `failed` and raises."""
-    attempt = outbox.claim(WebhookEvent, event_row_id)
-    if attempt is None:
-        return
+@dataclass
+class WebhookWork:
+    """A loaded event and the webhook it goes to."""
+
+    event: WebhookEvent
+    webhook: Webhook
+    priority: str = "normal"
+
+    def send(self) -> None:
+        raw = json.dumps(self.event.payload, separators=(",", ":")).encode()
+        post(
+            self.webhook.url,
+            raw,
+            {
+                "Content-Type": "application/json",
+                "User-Agent": "notify-webhooks/1",
+                SIGNATURE_HEADER: sign(self.webhook.secret, int(time.time()), raw),
+            },
+        )
+
+    def settled(self, status: str, attempt: int, error: str | None) -> dict[str, Any]:
+        return {}
+
+    def after_commit(self) -> None:
+        return None
+
+
+def _load(event_row_id: int) -> WebhookWork:
     event, webhook = db.session.execute(
         select(WebhookEvent, Webhook)
         .join(Webhook, WebhookEvent.webhook_id == Webhook.id)
         .where(WebhookEvent.id == event_row_id)
     ).one()
-    raw = json.dumps(event.payload, separators=(",", ":")).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "notify-webhooks/1",
-        SIGNATURE_HEADER: sign(webhook.secret, int(time.time()), raw),
-    }
-    try:
-        post(webhook.url, raw, headers)
-    except PermanentDeliveryError as error:
-        outbox.settle(WebhookEvent, event_row_id, status="failed", last_error=str(error))
-        db.session.commit()
-        raise outbox.GaveUp(f"webhook event {event.event_id}: {error}") from error
-    except DeliveryError as error:
-        delay = outbox.retry_later(WebhookEvent, event_row_id, attempt, str(error))
-        if delay is None:
-            raise outbox.GaveUp(f"webhook event {event.event_id}: {error}") from error
-        job_queue().enqueue("webhook", event_row_id, attempt + 1, delay_seconds=delay)
-        return
-    outbox.settle(WebhookEvent, event_row_id, status="sent", last_error=None)
-    db.session.commit()
+    return WebhookWork(event, webhook)
+
+
+def send_webhook_event(event_row_id: int) -> None:
+    """One try of one event (the RQ job); retried with backoff like a delivery."""
+    outbox.run("webhook", WebhookEvent, event_row_id, _load)

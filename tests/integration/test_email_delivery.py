@@ -162,3 +162,16 @@ def test_a_template_email_uses_its_rendered_parts(stack):
     assert message["Subject"] == "Willkommen, <Zoë>"
     assert message.get_body(("html",)).get_content().strip() == "<p>Hello &lt;Zoë&gt;</p>"
     assert message.get_body(("plain",)).get_content().strip() == "Hello <Zoë>"
+
+
+def test_an_unexpected_error_is_retried_then_fails_instead_of_staying_queued(stack):
+    """A newline in a title makes Flask-Mail refuse the header: not a channel verdict, still
+    a try that counts, so the delivery ends `failed` rather than looping."""
+    stack.call("PUT", "/users/header", {"email": "header@example.com"})
+    [notification_id] = stack.send(to="header", title="line one\nline two", channels=["email"])
+    delivery = stack.wait_for(
+        lambda: (d := stack.deliveries(notification_id)["email"])["status"] == "failed" and d,
+        what="the delivery to fail after its tries",
+    )
+    assert delivery["attempts"] == 4
+    assert "BadHeaderError" in delivery["last_error"]

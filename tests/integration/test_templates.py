@@ -148,7 +148,7 @@ def test_sandbox_escapes_are_refused(producer, source):
 
 
 def test_output_is_capped(producer):
-    loop = "{% for i in range(100000) %}xxxxxxxxxx{% endfor %}"
+    loop = "{% for i in range(5000) %}xxxxxxxxxx{% endfor %}"
     assert (
         producer.put("/templates/big", json={"channels": {"in_app": {"title": loop}}}).status_code
         == 201
@@ -205,3 +205,41 @@ def test_bad_template_sends_are_422_and_write_nothing(app, producer, stored, bod
     error = assert_error(response, 422, "validation_error")
     assert any(name.startswith(field) for name in error["details"]), error["details"]
     assert _counts(app) == before
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 99999999 ** 99999999 }}",
+        "{{ 'a' * 1500000000 }}",
+        "{{ [1] * 10 ** 9 }}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% for i in range(9000) %}{% for j in range(9000) %}{% endfor %}{% endfor %}",
+        "{{ 1 / 0 }}",
+        "{{ '%d' % 'text' }}",
+        "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+        "{{ 'abc' | wordwrap(0) }}",
+    ],
+)
+def test_costly_or_broken_templates_are_422_not_a_hang_or_500(producer, source):
+    stored = producer.put("/templates/costly", json={"channels": {"in_app": {"title": source}}})
+    assert stored.status_code == 201, stored.get_json()
+    error = assert_error(producer.post("/templates/costly/preview", json={}), 422)
+    assert "channels.in_app.title" in error["details"]
+
+
+def test_deeply_nested_source_is_422_at_put(producer):
+    source = "{{ " + "(" * 2000 + "1" + ")" * 2000 + " }}"
+    error = assert_error(
+        producer.put("/templates/deep", json={"channels": {"in_app": {"title": source}}}), 422
+    )
+    assert "channels.in_app.title" in error["details"]
+
+
+def test_a_locale_that_adds_a_channel_needs_its_required_part(producer):
+    body = {
+        "channels": {"in_app": {"title": "t"}},
+        "locales": {"de": {"email": {"html": "<p>hallo</p>"}}},
+    }
+    error = assert_error(producer.put("/templates/partial", json=body), 422)
+    assert "locales.de.email.subject" in error["details"]

@@ -5,6 +5,7 @@ import hmac
 import json
 from collections.abc import Iterator
 
+import psycopg2
 import pytest
 
 from tests.providers import Endpoint
@@ -125,3 +126,26 @@ def test_a_failing_receiver_gets_the_same_event_again(stack, receiver, webhook):
     stack.send(to="retry", title="x", channels=["email"])
     events = _wait_for_event(stack, receiver, webhook["secret"], "delivery.sent", count=3)
     assert len({event["id"] for event in events}) == 1
+
+
+def test_a_redirect_is_not_followed_and_fails_the_event(stack, receiver, webhook):
+    receiver.answers.append(301)
+    stack.call("PUT", "/users/moved", {"email": "moved@example.com"})
+    [notification_id] = stack.send(to="moved", title="x", channels=["email"])
+
+    def failed_event():
+        connection = psycopg2.connect(stack.env["DATABASE_URL"])
+        with connection, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT status, attempts, last_error FROM webhook_events"
+                " WHERE payload->'data'->>'notification_id' = %s",
+                (notification_id,),
+            )
+            rows = cursor.fetchall()
+        connection.close()
+        return rows and rows[0][0] == "failed" and rows[0]
+
+    _, attempts, last_error = stack.wait_for(failed_event, what="the event to fail")
+    assert attempts == 1
+    assert "HTTP 301" in last_error
+    assert len(receiver.requests()) == 1
