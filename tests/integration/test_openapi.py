@@ -39,7 +39,14 @@ CONTRACT_PATHS = {
     ("get", "/healthz"),
     ("get", "/readyz"),
 }
-UNDOCUMENTED = {"/openapi.json", "/docs", "/", "/demo/notifications", "/static/{filename}"}
+UNDOCUMENTED = {
+    "/openapi.json",
+    "/docs",
+    "/",
+    "/embed",
+    "/demo/notifications",
+    "/static/{filename}",
+}
 
 
 def _document(client):
