@@ -207,11 +207,26 @@ function safeUrl(url) {
 export class NotificationBell extends HTMLElement {
   static observedAttributes = ["token", "server"];
 
+  #strings = { ...DEFAULT_STRINGS };
+
   constructor() {
     super();
-    this.strings = { ...DEFAULT_STRINGS };
     this.attachShadow({ mode: "open" });
     this.state = { tab: "unread", items: [], cursor: null, loading: false, error: null, unread: 0, open: false, view: "list" };
+  }
+
+  get strings() {
+    return this.#strings;
+  }
+
+  /** Replace any of `DEFAULT_STRINGS` (to translate the bell); it redraws at once. */
+  set strings(strings) {
+    this.#strings = { ...DEFAULT_STRINGS, ...strings };
+    if (this.isConnected) {
+      this.#render();
+      this.#setUnread(this.state.unread);
+      this.#renderItems();
+    }
   }
 
   connectedCallback() {

@@ -194,3 +194,18 @@ def test_an_origin_not_listed_gets_no_inbox(notify, browser):
     )
     assert result == "refused"
     page.close()
+
+
+def test_every_string_can_be_replaced(inbox):
+    inbox.send(title="übersetzt")
+    page = inbox.open()
+    page.evaluate(
+        """() => {
+            const bell = document.querySelector("notification-bell");
+            bell.strings = {markAllRead: "Alle gelesen", tabUnread: "Ungelesen"};
+        }"""
+    )
+    open_bell(page)
+    expect(page.get_by_test_id("mark-all-read")).to_have_text("Alle gelesen")
+    expect(page.get_by_role("tab", name="Ungelesen")).to_be_visible()
+    expect(items(page)).to_have_count(1)
