@@ -9,6 +9,7 @@ from app import (
     cli,
     realtime,  # noqa: F401 - registers the Socket.IO handlers before init_app
     request_log,
+    security_headers,
 )
 from app.api import cors, register_blueprints
 from app.api.errors import register_error_handlers
@@ -55,6 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(web_bp)
     register_error_handlers(app)
     cors.init_app(app)
+    security_headers.init_app(app)
     request_log.init_app(app)
     cli.init_app(app)
     return app

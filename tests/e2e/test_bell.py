@@ -209,3 +209,20 @@ def test_every_string_can_be_replaced(inbox):
     expect(page.get_by_test_id("mark-all-read")).to_have_text("Alle gelesen")
     expect(page.get_by_role("tab", name="Ungelesen")).to_be_visible()
     expect(items(page)).to_have_count(1)
+
+
+def test_the_demo_page_works_under_its_content_security_policy(notify, context):
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{notify.url}/")
+    page.get_by_test_id("notification-bell").wait_for()
+    page.fill("input[name=title]", "from the demo form")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_text("Sent.")).to_be_visible()
+    open_bell(page)
+    expect(items(page).filter(has_text="from the demo form")).to_have_count(1)
+    page.goto(f"{notify.url}/docs")
+    expect(page.get_by_text("Send a notification")).to_be_visible()
+    assert [p for p in problems if "Content Security Policy" in p or "Refused" in p] == []

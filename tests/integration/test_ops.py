@@ -60,3 +60,15 @@ def test_json_access_log_line(database_url, capsys):
     assert entry["method"] == "GET"
     assert isinstance(entry["duration_ms"], float)
     assert entry["time"].endswith("Z")
+
+
+def test_security_headers(client):
+    api = client.get("/healthz")
+    assert api.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Content-Security-Policy" not in api.headers
+    for path in ("/", "/docs", "/embed"):
+        page = client.get(path)
+        policy = page.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy, path
+        assert "frame-ancestors 'none'" in policy
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
