@@ -72,6 +72,7 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
             "RELAY_BATCH",
             "CHANNEL_TIMEOUT_SECONDS",
             "PUSH_TTL_SECONDS",
+            "SOCKET_EXPIRY_SWEEP_SECONDS",
         ),
         "PREFERENCES_URL": os.environ.get("PREFERENCES_URL") or None,
         "SMS_BACKEND": os.environ.get("SMS_BACKEND")

@@ -102,3 +102,6 @@ PUSH_TTL_SECONDS = 86_400
 
 TEMPLATE_LOOP_BUDGET = 10_000
 """Most loop turns over `range` one template part may make, nested loops counted together."""
+
+SOCKET_EXPIRY_SWEEP_SECONDS = 15.0
+"""How often each web process disconnects the sockets whose user token has expired."""

@@ -69,4 +69,4 @@ def authenticate(required: Credential) -> None:
         if verify_api_key(db.session, credential) is not None:
             raise ApiError(403, "forbidden", "`/me` routes need a user token, not an API key")
         raise _unauthorized("invalid_credential", "the credential is not valid")
-    g.user_id = _verified(lambda: user_of_token(db.session, secret, credential))
+    g.user_id = _verified(lambda: user_of_token(db.session, secret, credential).user_id)

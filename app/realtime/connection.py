@@ -1,6 +1,7 @@
 """Socket.IO connections: only a valid user token gets in, into that user's room only, and
 a reconnecting client gets what it missed since `last_id`."""
 
+import time
 from typing import Any
 
 from flask import current_app, request
@@ -12,11 +13,11 @@ from app.api.schemas import InboxQuery, NotificationOut
 from app.db import parse_id
 from app.extensions import db, socketio
 from app.realtime.events import user_room
-from app.services.credentials import ExpiredToken, InvalidToken, user_of_token
+from app.services.credentials import ExpiredToken, InvalidToken, VerifiedToken, user_of_token
 from app.services.inbox import list_inbox, unread_count
 
 
-def _authenticated_user(auth: Any) -> str:
+def _authenticated_user(auth: Any) -> VerifiedToken:
     token = auth.get("token") if isinstance(auth, dict) else None
     if not isinstance(token, str) or not token:
         raise ConnectionRefusedError("missing_credential: send auth {token: <user token>}")
@@ -42,12 +43,45 @@ def _last_id(auth: dict[str, Any]) -> int | None:
 def connect(auth: Any = None) -> None:
     """Refuse without a valid user token; join the user's room, then replay what the user
     missed since `last_id` (joining first, so nothing falls between the two)."""
-    user_id = _authenticated_user(auth)
+    token = _authenticated_user(auth)
+    user_id = token.user_id
     last_id = _last_id(auth)
+    _expire_at(request.sid, token.expires_at.timestamp())
     join_room(user_room(user_id))
     if last_id is not None:
         _replay(user_id, last_id)
     emit("unread_count", {"unread_count": unread_count(db.session, user_id)}, to=request.sid)
+
+
+@socketio.on("disconnect")
+def disconnect(*_reason: Any) -> None:
+    """Forget the connection's expiry."""
+    _EXPIRING.pop(request.sid, None)
+
+
+# The sockets of this process and when their tokens run out: a socket must not outlive its
+# token, so a sweeper disconnects them (the client needs a fresh token to come back).
+_EXPIRING: dict[str, float] = {}
+_SWEEPER: list[bool] = []
+
+
+def _expire_at(sid: str, expires_at: float) -> None:
+    _EXPIRING[sid] = expires_at
+    if not _SWEEPER:
+        _SWEEPER.append(True)
+        socketio.start_background_task(
+            _sweep_forever, current_app.config["SOCKET_EXPIRY_SWEEP_SECONDS"]
+        )
+
+
+def _sweep_forever(interval: float) -> None:
+    while True:
+        socketio.sleep(interval)
+        now = time.time()
+        for sid, expires_at in list(_EXPIRING.items()):
+            if expires_at <= now:
+                _EXPIRING.pop(sid, None)
+                socketio.server.disconnect(sid)
 
 
 def _replay(user_id: str, last_id: int) -> None:

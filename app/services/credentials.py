@@ -104,10 +104,11 @@ def mint_user_token(secret: str, user_id: str, ttl_seconds: int) -> UserToken:
 
 @dataclass(frozen=True)
 class VerifiedToken:
-    """What a valid user token says: whom it names and when it was minted."""
+    """What a valid user token says: whom it names, when it was minted, until when it holds."""
 
     user_id: str
     issued_at: datetime
+    expires_at: datetime
 
 
 def read_user_token(secret: str, token: str) -> VerifiedToken:
@@ -127,10 +128,14 @@ def read_user_token(secret: str, token: str) -> VerifiedToken:
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject:
         raise InvalidToken("the token names no user")
-    return VerifiedToken(subject, datetime.fromtimestamp(claims["iat"], UTC))
+    return VerifiedToken(
+        subject,
+        datetime.fromtimestamp(claims["iat"], UTC),
+        datetime.fromtimestamp(claims["exp"], UTC),
+    )
 
 
-def user_of_token(session: Session, secret: str, token: str) -> str:
+def user_of_token(session: Session, secret: str, token: str) -> VerifiedToken:
     """The stored user a valid token names. A token minted before that user was created
     (the id was erased and used again) names someone else: `InvalidToken`."""
     verified = read_user_token(secret, token)
@@ -140,7 +145,7 @@ def user_of_token(session: Session, secret: str, token: str) -> str:
     # Both times come from the web processes' clocks, which must agree (NTP).
     if verified.issued_at < created_at:
         raise InvalidToken("the token was minted before this user was created")
-    return verified.user_id
+    return verified
 
 
 def looks_like_user_token(credential: str) -> bool:
