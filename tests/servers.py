@@ -1,5 +1,6 @@
 """Real server processes for tests: `python wsgi.py`, `python worker.py` and Redis."""
 
+import json
 import os
 import shutil
 import socket
@@ -10,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import PROJECT_ROOT, TEST_SECRET
 
@@ -154,3 +156,45 @@ class RedisServer:
         if self.process is not None:
             stop(self.process)
             self.process = None
+
+
+def call(url: str, method: str, path: str, credential: str, body: Any = None) -> Any:
+    """One JSON request to a server under test; the decoded answer (raises on HTTP errors)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url}{path}", data=data, method=method)
+    request.add_header("Authorization", f"Bearer {credential}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+def create_api_key(env: dict[str, str], name: str) -> str:
+    """`flask keys create NAME` on the environment's database; the printed key."""
+    return subprocess.run(
+        [Path(sys.executable).parent / "flask", "--app", "wsgi", "keys", "create", name],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+class Cluster:
+    """Web processes on one database and one Redis, and how to reach them."""
+
+    def __init__(self, urls: list[str], env: dict[str, str], api_key: str, redis: RedisServer):
+        self.urls = urls
+        self.env = env
+        self.api_key = api_key
+        self.redis = redis
+
+    def token(self, user_id: str) -> str:
+        call(self.urls[0], "PUT", f"/users/{user_id}", self.api_key, {})
+        return call(self.urls[0], "POST", f"/users/{user_id}/tokens", self.api_key, {})["token"]
+
+    def send(self, via: int, **body: Any) -> list[str]:
+        sent = call(self.urls[via], "POST", "/notifications", self.api_key, body)
+        return [item["id"] for item in sent["notifications"]]

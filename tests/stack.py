@@ -1,12 +1,10 @@
 """A whole production-shaped stack for end-to-end tests: PostgreSQL (a fresh database), a
 private Redis, a real SMTP server, `python wsgi.py` and any number of `python worker.py`."""
 
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,14 @@ from typing import Any
 import psycopg2
 
 from tests.conftest import PROJECT_ROOT, drop_postgres_database, recreate_postgres_database
-from tests.servers import RedisServer, migrate, server_environment, stop, web_server
+from tests.servers import (
+    RedisServer,
+    call,
+    migrate,
+    server_environment,
+    stop,
+    web_server,
+)
 from tests.smtp import SmtpServer
 
 FAST_RETRIES = {
@@ -92,14 +97,7 @@ class Stack:
 
     def call(self, method: str, path: str, body: Any = None, credential: str = "") -> Any:
         """One JSON request with the API key (or another credential); the decoded answer."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
-        request.add_header("Authorization", f"Bearer {credential or self.api_key}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
+        return call(self.url, method, path, credential or self.api_key, body)
 
     def send(self, **body: Any) -> list[str]:
         return [n["id"] for n in self.call("POST", "/notifications", body)["notifications"]]

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.conftest import PROJECT_ROOT
-from tests.servers import free_port, migrate, server_environment, web_server
+from tests.servers import create_api_key, free_port, migrate, server_environment, web_server
 from tests.stack import Stack
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -72,7 +72,7 @@ def notify(tmp_path_factory, other_site) -> Iterator[Stack]:
     migrate(env)
     stack = Stack(workdir, "unused")
     stack.env = env
-    stack.api_key = stack.flask("keys", "create", "e2e").stdout.strip()
+    stack.api_key = create_api_key(env, "e2e")
     with web_server(env, workdir / "web.log") as url:
         stack.url = url
         yield stack

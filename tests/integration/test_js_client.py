@@ -11,8 +11,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import PROJECT_ROOT, drop_postgres_database, recreate_postgres_database
-from tests.integration.test_realtime_processes import Cluster, _api_key, call
-from tests.servers import RedisServer, migrate, server_environment, web_server
+from tests.servers import (
+    Cluster,
+    RedisServer,
+    call,
+    create_api_key,
+    migrate,
+    server_environment,
+    web_server,
+)
 
 JS_DIR = PROJECT_ROOT / "tests" / "js"
 
@@ -29,7 +36,7 @@ def server(tmp_path_factory) -> Iterator[Cluster]:
     migrate(env)
     try:
         with web_server(env, workdir / "web.log") as url:
-            yield Cluster([url], env, _api_key(env), redis)
+            yield Cluster([url], env, create_api_key(env, "js"), redis)
     finally:
         redis.stop()
         drop_postgres_database(name)

@@ -1,13 +1,11 @@
 """Real time across real processes: two web servers and a worker sharing PostgreSQL and a
 private Redis, under eventlet and gevent, over websocket and long-polling."""
 
-import json
 import os
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -17,56 +15,18 @@ from rq import Queue
 
 from tests.conftest import drop_postgres_database, recreate_postgres_database
 from tests.realtime_client import Tab
-from tests.servers import RedisServer, migrate, server_environment, web_server, worker
+from tests.servers import (
+    Cluster,
+    RedisServer,
+    call,
+    create_api_key,
+    migrate,
+    server_environment,
+    web_server,
+    worker,
+)
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def call(url: str, method: str, path: str, credential: str, body: Any = None) -> Any:
-    """One JSON request; returns the decoded response (raising on an HTTP error)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{url}{path}", data=data, method=method)
-    request.add_header("Authorization", f"Bearer {credential}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        raw = response.read()
-    return json.loads(raw) if raw else None
-
-
-class Cluster:
-    """Two web processes on one database and one Redis, and how to reach them."""
-
-    def __init__(self, urls: list[str], env: dict[str, str], api_key: str, redis: RedisServer):
-        self.urls = urls
-        self.env = env
-        self.api_key = api_key
-        self.redis = redis
-
-    def token(self, user_id: str) -> str:
-        call(self.urls[0], "PUT", f"/users/{user_id}", self.api_key, {})
-        return call(self.urls[0], "POST", f"/users/{user_id}/tokens", self.api_key, {})["token"]
-
-    def send(self, via: int, **body: Any) -> list[str]:
-        sent = call(self.urls[via], "POST", "/notifications", self.api_key, body)
-        return [item["id"] for item in sent["notifications"]]
-
-
-def _api_key(env: dict[str, str]) -> str:
-    import subprocess
-    import sys
-
-    from tests.conftest import PROJECT_ROOT
-
-    result = subprocess.run(
-        [Path(sys.executable).parent / "flask", "--app", "wsgi", "keys", "create", "cluster"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout.strip()
 
 
 @pytest.fixture(scope="module", params=["eventlet", "gevent"])
@@ -77,7 +37,7 @@ def cluster(request, tmp_path_factory) -> Iterator[Cluster]:
     name = f"notify_cluster_{os.getpid()}"
     env = server_environment(recreate_postgres_database(name), redis.url, ASYNC_MODE=request.param)
     migrate(env)
-    api_key = _api_key(env)
+    api_key = create_api_key(env, "cluster")
     try:
         with (
             web_server(env, workdir / "web1.log") as first,

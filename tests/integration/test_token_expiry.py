@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import socketio
 
-from tests.servers import migrate, server_environment, web_server
+from tests.servers import create_api_key, migrate, server_environment, web_server
 from tests.stack import Stack
 
 pytestmark = pytest.mark.timeout(120)
@@ -20,7 +20,7 @@ def test_an_expired_token_ends_the_socket(tmp_path: Path):
     migrate(env)
     stack = Stack(tmp_path, "unused")
     stack.env = env
-    stack.api_key = stack.flask("keys", "create", "expiry").stdout.strip()
+    stack.api_key = create_api_key(env, "expiry")
     with web_server(env, tmp_path / "web.log") as url:
         stack.url = url
         stack.call("PUT", "/users/brief", {})

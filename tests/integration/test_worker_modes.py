@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import migrate, server_environment, web_server
+from tests.servers import create_api_key, migrate, server_environment, web_server
 from tests.smtp import SmtpServer
 from tests.stack import FAST_RETRIES, Stack
 
@@ -35,7 +35,7 @@ def test_the_embedded_mode_delivers_in_process_with_retries(tmp_path: Path, smtp
     migrate(env)
     stack = Stack(tmp_path, "unused")
     stack.env = env
-    stack.api_key = stack.flask("keys", "create", "embedded").stdout.strip()
+    stack.api_key = create_api_key(env, "embedded")
     smtp.mailbox.refuse_next = 1
     with web_server(env, tmp_path / "web.log") as url:
         stack.url = url
