@@ -1,5 +1,7 @@
-"""Runs an RQ worker on the delivery queues, most urgent first, plus the relay that queues
-deliveries whose job was lost. Needs REDIS_URL (without it, jobs run inside the web process).
+"""Runs an RQ worker on the delivery queues, most urgent first, plus the periodic jobs: the
+relay that queues deliveries whose job was lost, and retention. Serves its own Prometheus
+metrics on WORKER_METRICS_ADDRESS. Needs REDIS_URL (without it, jobs run inside the web
+process).
 
 Usage: `python worker.py [QUEUE ...]` (default: critical high default low).
 
@@ -10,13 +12,13 @@ timeouts still enforced), and SIGTERM lets the job in hand finish before it stop
 import sys
 
 from flask import Flask
+from prometheus_client import start_http_server
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
 
 from app import create_app, defaults
-from app.extensions import socketio
-from app.jobs.deliveries import relay_forever
+from app.jobs import periodic
 
 
 class AppWorker(SimpleWorker):
@@ -29,16 +31,31 @@ class AppWorker(SimpleWorker):
             super().execute_job(job, queue)
 
 
+def serve_metrics(address: str) -> None:
+    """Serve this worker's Prometheus metrics on `host:port` (nothing when empty)."""
+    if not address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        start_http_server(int(port), addr=host or "0.0.0.0")  # noqa: S104 - the operator's choice
+    except (OSError, ValueError) as error:
+        sys.exit(
+            f"cannot serve worker metrics on WORKER_METRICS_ADDRESS={address!r}: {error}. "
+            "Give each worker on one host its own port, or set it empty to turn them off."
+        )
+
+
 def main(queue_names: list[str]) -> None:
     """Work the named queues until SIGTERM or SIGINT."""
-    # Jobs run in this thread, unpatched: the relay must be a real thread beside them.
+    # Jobs run in this thread, unpatched: the periodic jobs must be real threads beside them.
     app = create_app({"ASYNC_MODE": "threading"})
     redis_url = app.config["REDIS_URL"]
     if not redis_url:
         sys.exit("worker.py needs REDIS_URL; without it jobs run inside the web process")
     connection = Redis.from_url(redis_url)
     queues = [Queue(name, connection=connection) for name in queue_names or defaults.QUEUES]
-    socketio.start_background_task(relay_forever, app)
+    serve_metrics(app.config["WORKER_METRICS_ADDRESS"])
+    periodic.start(app)
     worker = AppWorker(queues, connection=connection)
     worker.app = app
     worker.work(with_scheduler=True)

@@ -38,7 +38,7 @@ elif ASYNC_MODE == "gevent":
 
 from app import create_app  # noqa: E402 - after monkey patching, on purpose
 from app.extensions import socketio  # noqa: E402
-from app.jobs.deliveries import relay_forever  # noqa: E402
+from app.jobs import periodic  # noqa: E402
 
 app = create_app({"ASYNC_MODE": ASYNC_MODE})
 
@@ -59,8 +59,8 @@ def server_options(max_connections: int) -> dict[str, object]:
 
 if SERVING:
     if not app.config["REDIS_URL"]:
-        # Embedded: no worker process, so this one relays due deliveries itself.
-        socketio.start_background_task(relay_forever, app)
+        # Embedded: no worker process, so this one runs the relay and retention itself.
+        periodic.start(app)
     socketio.run(
         app,
         host=os.environ.get("HOST", "127.0.0.1"),

@@ -4,19 +4,23 @@ from typing import Any
 
 from flask import Flask
 from socketio import RedisManager
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import (
     cli,
+    rate_limits,
     realtime,  # noqa: F401 - registers the Socket.IO handlers before init_app
     request_log,
     security_headers,
 )
-from app.api import cors, register_blueprints
+from app.admin import bp as admin_bp
+from app.api import cors, operation, register_blueprints
 from app.api.errors import register_error_handlers
 from app.config import load_config
 from app.db import init_app as init_database
 from app.extensions import db, mail, migrate, socketio
 from app.jobs.queue import init_app as init_job_queue
+from app.redis_client import init_app as init_redis
 from app.web.demo import bp as web_bp
 
 REALTIME_CHANNEL = "notify-socketio"
@@ -29,6 +33,7 @@ def register_extensions(app: Flask) -> None:
     init_database(app)
     migrate.init_app(app, db, directory=str(app.config["MIGRATIONS_DIRECTORY"]))
     mail.init_app(app)
+    init_redis(app)
     init_job_queue(app)
     redis_url = app.config["REDIS_URL"]
     socketio.init_app(
@@ -37,7 +42,17 @@ def register_extensions(app: Flask) -> None:
         # Always given, so building a second app never inherits the first one's queue.
         client_manager=RedisManager(redis_url, channel=REALTIME_CHANNEL) if redis_url else None,
         cors_allowed_origins=app.config["CORS_ORIGINS"],
+        max_http_buffer_size=app.config["SOCKET_MAX_MESSAGE_BYTES"],
     )
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind PROXY_FIX_HOPS reverse proxies, take the client's address, scheme and host from
+    their X-Forwarded-* headers (secure cookies, origin checks, logs); never trust them
+    otherwise, since any client can send them."""
+    hops = app.config["PROXY_FIX_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -51,12 +66,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     load_config(app, config)
     request_log.configure_logging(app)
+    trust_proxies(app)
+    # Request hooks run in this order: request id, authentication, then the rate limits
+    # that count per credential.
+    request_log.init_app(app)
+    operation.init_app(app)
+    rate_limits.init_app(app)
     register_extensions(app)
     register_blueprints(app)
     app.register_blueprint(web_bp)
+    app.register_blueprint(admin_bp)
     register_error_handlers(app)
     cors.init_app(app)
     security_headers.init_app(app)
-    request_log.init_app(app)
     cli.init_app(app)
     return app

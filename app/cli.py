@@ -1,4 +1,5 @@
-"""Command-line tools: `flask --app wsgi keys ...`, `deliveries ...` and `demo`."""
+"""Command-line tools: `flask --app wsgi keys ...`, `deliveries ...`, `retention run`,
+`vapid generate` and `demo`."""
 
 import base64
 
@@ -11,7 +12,8 @@ from sqlalchemy import select
 
 from app.db import utcnow
 from app.extensions import db
-from app.jobs.deliveries import enqueue_new, requeue_failed
+from app.jobs.deliveries import retry_failed
+from app.jobs.retention import purge_now
 from app.models import Delivery, Notification
 from app.services.credentials import (
     create_api_key,
@@ -110,19 +112,23 @@ def retry(delivery_id: int | None, retry_all: bool) -> None:
     """Queue a failed delivery (or --all of them) again, with a fresh set of tries."""
     if (delivery_id is None) == (not retry_all):
         raise click.UsageError("give one DELIVERY_ID or --all")
-    requeued = requeue_failed(None if retry_all else [delivery_id])
+    requeued = retry_failed(None if retry_all else [delivery_id])
     if not requeued:
         raise click.ClickException("no failed delivery matches")
-    priorities = {
-        row.id: row.priority
-        for row in db.session.execute(
-            select(Delivery.id, Notification.priority)
-            .join(Notification, Delivery.notification_id == Notification.id)
-            .where(Delivery.id.in_(requeued))
-        )
-    }
-    enqueue_new([(requeued_id, priorities[requeued_id]) for requeued_id in requeued])
     click.echo(f"queued {len(requeued)} deliveries again")
+
+
+retention = AppGroup("retention", help="Delete what is kept no longer.")
+
+
+@retention.command("run")
+def run_retention() -> None:
+    """Delete now what retention would (workers also do it every RETENTION_INTERVAL_SECONDS)."""
+    purged = purge_now()
+    click.echo(
+        f"deleted {purged.notifications} notifications, {purged.idempotency_records} "
+        f"idempotency records, {purged.webhook_events} webhook events"
+    )
 
 
 vapid = AppGroup("vapid", help="Web Push (VAPID) keys.")
@@ -150,4 +156,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(keys)
     app.cli.add_command(vapid)
     app.cli.add_command(deliveries)
+    app.cli.add_command(retention)
     app.cli.add_command(demo)

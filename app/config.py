@@ -7,6 +7,7 @@ from typing import Any
 
 from dotenv import load_dotenv
 from flask import Flask
+from limits import parse_many
 
 from app import defaults
 
@@ -37,6 +38,23 @@ def _origins(value: str | None) -> list[str] | str | None:
     if origins == ["*"]:
         return "*"
     return origins or None
+
+
+def _rate_limit_settings() -> dict[str, Any]:
+    return {
+        "RATELIMIT_ENABLED": _env_bool("RATE_LIMIT_ENABLED", True),
+        # None: REDIS_URL, or memory in the embedded mode (decided once overrides are in).
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATE_LIMIT_STORAGE_URI") or None,
+        "RATE_LIMIT_API_KEY": os.environ.get("RATE_LIMIT_API_KEY", defaults.RATE_LIMIT_API_KEY),
+        "RATE_LIMIT_USER": os.environ.get("RATE_LIMIT_USER", defaults.RATE_LIMIT_USER),
+        "RATE_LIMIT_SOCKET_CONNECTS": os.environ.get(
+            "RATE_LIMIT_SOCKET_CONNECTS", defaults.RATE_LIMIT_SOCKET_CONNECTS
+        ),
+        "RATE_LIMIT_SOCKET_EVENTS": os.environ.get(
+            "RATE_LIMIT_SOCKET_EVENTS", defaults.RATE_LIMIT_SOCKET_EVENTS
+        ),
+        **_numbers("SOCKET_MAX_MESSAGE_BYTES"),
+    }
 
 
 def _settings_from_environment(instance_path: str) -> dict[str, Any]:
@@ -73,6 +91,10 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
             "CHANNEL_TIMEOUT_SECONDS",
             "PUSH_TTL_SECONDS",
             "SOCKET_EXPIRY_SWEEP_SECONDS",
+            "RETENTION_DAYS",
+            "WEBHOOK_EVENT_RETENTION_DAYS",
+            "RETENTION_INTERVAL_SECONDS",
+            "RETENTION_BATCH",
         ),
         "PREFERENCES_URL": os.environ.get("PREFERENCES_URL") or None,
         "SMS_BACKEND": os.environ.get("SMS_BACKEND")
@@ -98,6 +120,13 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
         "PUSH_BACKEND": os.environ.get("PUSH_BACKEND")
         or ("webpush" if os.environ.get("VAPID_PRIVATE_KEY") else "console"),
         "CORS_ORIGINS": _origins(os.environ.get("CORS_ORIGINS")),
+        "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", False),
+        "PROXY_FIX_HOPS": int(os.environ.get("PROXY_FIX_HOPS", "0")),
+        **_rate_limit_settings(),
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
+        "WORKER_METRICS_ADDRESS": os.environ.get(
+            "WORKER_METRICS_ADDRESS", defaults.WORKER_METRICS_ADDRESS
+        ),
         "MIGRATIONS_DIRECTORY": PROJECT_ROOT / "migrations",
     }
 
@@ -131,11 +160,43 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
     if app.config["USER_TOKEN_SECRET"] is None:
         app.config["USER_TOKEN_SECRET"] = app.config["SECRET_KEY"]
+    _settle_rate_limits(app)
     if app.config["DELIVERY_LEASE_SECONDS"] <= app.config["DELIVERY_JOB_TIMEOUT_SECONDS"]:
         raise RuntimeError(
             "DELIVERY_LEASE_SECONDS must be longer than DELIVERY_JOB_TIMEOUT_SECONDS, or a job "
             "still sending could see its delivery handed to another worker"
         )
+
+
+RATE_LIMIT_SETTINGS = (
+    "RATE_LIMIT_API_KEY",
+    "RATE_LIMIT_USER",
+    "RATE_LIMIT_SOCKET_CONNECTS",
+    "RATE_LIMIT_SOCKET_EVENTS",
+)
+
+
+def _settle_rate_limits(app: Flask) -> None:
+    """Pick the limits' storage, and refuse to start on a limit that does not parse instead
+    of failing every request."""
+    storage = app.config["RATELIMIT_STORAGE_URI"] or app.config["REDIS_URL"] or "memory://"
+    app.config["RATELIMIT_STORAGE_URI"] = storage
+    if storage.startswith("redis"):
+        # A Redis that does not answer must not hold requests up (the limiter then counts in
+        # memory until it is back).
+        timeout = defaults.RATE_LIMIT_STORAGE_TIMEOUT_SECONDS
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+        }
+    for name in RATE_LIMIT_SETTINGS:
+        try:
+            parse_many(app.config[name])
+        except ValueError as error:
+            raise RuntimeError(
+                f"{name}={app.config[name]!r} is not a rate limit such as '100 per second' "
+                "or '10/second; 500/minute'"
+            ) from error
 
 
 def _instance_secret(instance_path: Path) -> str:

@@ -105,3 +105,54 @@ TEMPLATE_LOOP_BUDGET = 10_000
 
 SOCKET_EXPIRY_SWEEP_SECONDS = 15.0
 """How often each web process disconnects the sockets whose user token has expired."""
+
+RATE_LIMIT_API_KEY = "300 per second; 10000 per minute"
+"""Requests one API key may make across the producer routes (Flask-Limiter notation)."""
+
+RATE_LIMIT_USER = "20 per second; 600 per minute"
+"""Requests one user may make across the `/me` routes, all their tabs together."""
+
+RATE_LIMIT_SOCKET_CONNECTS = "30 per minute"
+"""Socket.IO connections one user may open (a reconnect loop is refused past it)."""
+
+RATE_LIMIT_SOCKET_EVENTS = "10 per second"
+"""Events one Socket.IO connection may send the server; past it the socket is dropped."""
+
+SOCKET_MAX_MESSAGE_BYTES = 64 * 1024
+"""Largest Socket.IO message a client may send; a larger one closes the connection."""
+
+RATE_LIMIT_STORAGE_TIMEOUT_SECONDS = 1.0
+"""How long a rate-limit check waits for Redis before counting in memory instead."""
+
+DASHBOARD_WINDOW_HOURS = 24
+"""Hours of history the admin dashboard shows when the request names none."""
+
+DASHBOARD_MAX_WINDOW_HOURS = 168
+"""Longest window, in hours, the admin dashboard's statistics may cover (a week)."""
+
+DASHBOARD_TOP_ERRORS = 10
+"""How many of the most common errors of failed deliveries the admin dashboard lists."""
+
+DASHBOARD_FAILED_MAX = 100
+"""Most failed deliveries the admin dashboard lists, or retries by id, at once."""
+
+ADMIN_SESSION_SECONDS = 12 * 3600
+"""How long an admin dashboard login lasts before the API key must be given again."""
+
+WORKER_METRICS_ADDRESS = "127.0.0.1:9102"
+"""Where `worker.py` serves its Prometheus metrics (host:port; empty turns it off)."""
+
+RETENTION_DAYS = 365
+"""Notifications (with their deliveries) older than this are deleted; 0 keeps them for ever."""
+
+WEBHOOK_EVENT_RETENTION_DAYS = 30
+"""Webhook events that were sent or failed are deleted this long after they settled."""
+
+RETENTION_INTERVAL_SECONDS = 3600.0
+"""How often each worker (or the embedded web process) deletes what is kept no longer."""
+
+RETENTION_BATCH = 1_000
+"""Rows one retention statement deletes; each batch is its own short transaction."""
+
+FAILED_JOB_TTL_SECONDS = 30 * 86_400
+"""How long RQ keeps a given-up job in its failed registry (the outbox row stays `failed`)."""

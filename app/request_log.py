@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from app import metrics
+
 REQUEST_ID_HEADER = "X-Request-ID"
 ACCEPTED_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = logging.getLogger("notify.access")
@@ -44,6 +46,8 @@ def configure_logging(app: Flask) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(app.config["LOG_LEVEL"].upper())
+    # At DEBUG urllib3 logs every request line, push endpoints' tokens included.
+    logging.getLogger("urllib3").setLevel(max(root.level, logging.INFO))
 
 
 def init_app(app: Flask) -> None:
@@ -61,8 +65,10 @@ def init_app(app: Flask) -> None:
         if request_id is None:
             return response
         response.headers[REQUEST_ID_HEADER] = request_id
-        duration_ms = round((time.perf_counter() - g.request_started) * 1000, 2)
+        seconds = time.perf_counter() - g.request_started
+        duration_ms = round(seconds * 1000, 2)
         route = request.url_rule.rule if request.url_rule else None
+        metrics.observe_request(request.method, route, response.status_code, seconds)
         access_log.info(
             "%s %s %s %.2fms",
             request.method,

@@ -1,5 +1,5 @@
-"""What every benchmark needs: a fresh database, the migrated app with an API key, a real
-`python wsgi.py`, and a results file."""
+"""What every benchmark needs: a fresh database, the migrated app with an API key, real
+`python wsgi.py` and `python worker.py` processes, and a results file."""
 
 import json
 import os
@@ -10,18 +10,22 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg2
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 SECRET = "bench-secret-0123456789-0123456789-0123456789"  # noqa: S105 - a throwaway stack
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+"""The Redis database the suite's stacks use (flushed before each stack starts)."""
 
 
 def _admin(statement: str) -> None:
@@ -58,6 +62,9 @@ def prepared(database: str, **settings: str) -> Iterator[tuple[dict[str, str], s
         "DATABASE_URL": POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}",
         "SECRET_KEY": SECRET,
         "LOG_LEVEL": "WARNING",
+        # The load is one API key at full speed: a limit would measure itself.
+        "RATE_LIMIT_ENABLED": "false",
+        "WORKER_METRICS_ADDRESS": "",
         **settings,
     }
     flask = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi"]
@@ -92,10 +99,10 @@ def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen]:
 
 
 @contextmanager
-def web_server(env: dict[str, str]) -> Iterator[str]:
-    """`python wsgi.py` on a free port, answering; yields its base URL."""
+def web_process(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python wsgi.py` on a free port, answering; yields its base URL and process."""
     port = free_port()
-    with process([sys.executable, "wsgi.py"], env | {"PORT": str(port)}):
+    with process([sys.executable, "wsgi.py"], env | {"PORT": str(port)}) as running:
         url = f"http://127.0.0.1:{port}"
         for _ in range(300):
             try:
@@ -103,6 +110,13 @@ def web_server(env: dict[str, str]) -> Iterator[str]:
                 break
             except OSError:
                 time.sleep(0.1)
+        yield url, running
+
+
+@contextmanager
+def web_server(env: dict[str, str]) -> Iterator[str]:
+    """`python wsgi.py` on a free port, answering; yields its base URL."""
+    with web_process(env) as (url, _):
         yield url
 
 
@@ -122,3 +136,47 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
     out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}-{platform.node()}-{name}.json"
     out.write_text(json.dumps(record, indent=2) + "\n")
     return out
+
+
+@dataclass
+class Stack:
+    """A running stack: its environment, API key and web process URLs."""
+
+    env: dict[str, str]
+    key: str
+    urls: list[str]
+    web_processes: list[subprocess.Popen]
+    exits: ExitStack
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
+        """One JSON request to the first web process with the API key."""
+        return request(f"{self.url}{path}", method, self.key, body, timeout)
+
+    def start_worker(self, *queues: str) -> subprocess.Popen:
+        """Another `python worker.py`, stopped with the stack."""
+        return self.exits.enter_context(process([sys.executable, "worker.py", *queues], self.env))
+
+
+@dataclass
+class Bench:
+    """What a scenario is given: the size it runs at (`tiny`, `quick`, `full`), that size's
+    settings from the scenario's SIZES, and the async mode of the web processes."""
+
+    size: str
+    settings: dict[str, Any]
+    async_mode: str = "eventlet"
+
+    @contextmanager
+    def stack(self, name: str, web: int = 1, **settings: str) -> Iterator[Stack]:
+        """A fresh database `notify_bench_<name>`, a flushed Redis, and `web` web processes
+        started as the Procfile starts them; stopped and dropped on exit."""
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        base = {"REDIS_URL": REDIS_URL, "ASYNC_MODE": self.async_mode}
+        with ExitStack() as exits:
+            env, key = exits.enter_context(prepared(f"notify_bench_{name}", **base, **settings))
+            webs = [exits.enter_context(web_process(env)) for _ in range(web)]
+            yield Stack(env, key, [url for url, _ in webs], [p for _, p in webs], exits)

@@ -195,6 +195,8 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         clean_database(request.getfixturevalue("app"))
         # Jobs queued by this test name delivery ids the next test will use again.
         redis.Redis.from_url(REDIS_URL).flushdb()
+        # Each test starts with the full rate-limit budgets (the SQLite app counts in memory).
+        request.getfixturevalue("app").extensions["rate_limiter"].reset()
 
 
 @pytest.fixture

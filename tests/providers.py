@@ -26,6 +26,7 @@ class Endpoint:
         self.received: list[Received] = []
         self.answers: list[int] = []
         self.default_status = 201
+        self.body = b'{"sid": "SM0000", "status": "queued"}'
         self.lock = threading.Lock()
         endpoint = self
 
@@ -41,7 +42,7 @@ class Endpoint:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(b'{"sid": "SM0000", "status": "queued"}')
+                self.wfile.write(endpoint.body)
 
             def log_message(self, *args: object) -> None:
                 pass

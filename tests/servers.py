@@ -29,6 +29,8 @@ def server_environment(database_url: str, redis_url: str | None, **extra: str) -
     """The environment of a server or worker process under test."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env |= {"SECRET_KEY": TEST_SECRET, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url}
+    # Several workers run at once in some tests: each would want the default metrics port.
+    env["WORKER_METRICS_ADDRESS"] = ""
     if redis_url:
         env["REDIS_URL"] = redis_url
     return env | extra

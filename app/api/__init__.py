@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from app.api import docs, inbox, notifications, ops, push, templates, users, webhooks
+from app.api import docs, inbox, metrics, notifications, ops, push, templates, users, webhooks
 
 
 def register_blueprints(app: Flask) -> None:
@@ -15,6 +15,7 @@ def register_blueprints(app: Flask) -> None:
         push.bp,
         webhooks.bp,
         ops.bp,
+        metrics.bp,
         docs.bp,
     ):
         app.register_blueprint(blueprint)

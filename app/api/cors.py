@@ -7,9 +7,13 @@ from CORS_ORIGINS, the same list that may open a socket.
 
 from flask import Flask, Response, request
 
+from app.rate_limits import HEADER_NAMES
+
 BROWSER_PATHS = ("/me/", "/push/", "/static/")
 ALLOWED_METHODS = "GET, POST, PUT, DELETE"
 ALLOWED_HEADERS = "Authorization, Content-Type"
+# What a page may read back beyond the safelisted headers: how to pace itself.
+EXPOSED_HEADERS = ", ".join(HEADER_NAMES)
 PREFLIGHT_MAX_AGE_SECONDS = "600"
 
 
@@ -26,6 +30,7 @@ def init_app(app: Flask) -> None:
             return response
         response.headers["Access-Control-Allow-Origin"] = "*" if origins == "*" else origin
         response.headers.add("Vary", "Origin")
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
         if request.method == "OPTIONS":
             response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
             response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS

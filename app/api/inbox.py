@@ -17,6 +17,7 @@ from app.services import inbox
 from app.services.preferences import get_preferences, update_preferences
 
 bp = Blueprint("inbox", __name__, url_prefix="/me")
+bp.record_once(schemas.register_id_converter)
 ERRORS = (401, 403)
 BODY_ERRORS = (*ERRORS, 400, 413, 415, 422)
 
@@ -65,7 +66,7 @@ def _own_notification(notification_id: str) -> Notification:
     return notification
 
 
-@bp.get("/notifications/<notification_id>")
+@bp.get("/notifications/<id:notification_id>")
 @operation(
     "Get one of my notifications",
     tag="Inbox",
@@ -121,10 +122,10 @@ def _state_change(summary: str, path: str, change: str) -> None:
     bp.add_url_rule(path, endpoint=f"mark_{change}", view_func=view, methods=["POST"])
 
 
-_state_change("Mark read", "/notifications/<notification_id>/read", "read")
-_state_change("Mark unread", "/notifications/<notification_id>/unread", "unread")
-_state_change("Archive", "/notifications/<notification_id>/archive", "archive")
-_state_change("Unarchive", "/notifications/<notification_id>/unarchive", "unarchive")
+_state_change("Mark read", "/notifications/<id:notification_id>/read", "read")
+_state_change("Mark unread", "/notifications/<id:notification_id>/unread", "unread")
+_state_change("Archive", "/notifications/<id:notification_id>/archive", "archive")
+_state_change("Unarchive", "/notifications/<id:notification_id>/unarchive", "unarchive")
 
 
 @bp.post("/notifications/read-all")

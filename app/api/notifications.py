@@ -5,7 +5,7 @@ import re
 from flask import Blueprint, Response, g, request
 from sqlalchemy import select
 
-from app import defaults
+from app import defaults, metrics
 from app.api import schemas
 from app.api.errors import ApiError, NotFound, validation_failed
 from app.api.operation import operation
@@ -20,8 +20,9 @@ from app.services.send import SendResult, send_notifications
 from app.services.templates import TemplateRenderError
 
 bp = Blueprint("notifications", __name__)
+bp.record_once(schemas.register_id_converter)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-IDEMPOTENCY_KEY = re.compile(rf"^[\x20-\x7e]{{1,{defaults.IDEMPOTENCY_KEY_MAX_LENGTH}}}$")
+IDEMPOTENCY_KEY = re.compile(schemas.IDEMPOTENCY_KEY_PATTERN)
 
 
 def _idempotency_key() -> str | None:
@@ -58,6 +59,7 @@ def _template_of(body: schemas.SendRequest) -> Template | None:
 def announce_send(result: SendResult) -> None:
     """After a send's commit: push the in-app events and queue the channel deliveries.
     Either may fail (Redis down) without undoing the send: tabs catch up, the relay queues."""
+    metrics.count_send(result)
     events.after_commit(events.announce_created, [n.id for n in result.notifications])
     events.after_commit(enqueue_new, result.queued_deliveries)
 
@@ -109,7 +111,7 @@ def send(body: schemas.SendRequest) -> Response:
     return respond(schemas.SendResponse, payload, 201)
 
 
-@bp.get("/notifications/<notification_id>")
+@bp.get("/notifications/<id:notification_id>")
 @operation(
     "Get a notification with its deliveries",
     tag="Sending",

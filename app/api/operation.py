@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import request
+from flask import Flask, current_app, request
 from pydantic import BaseModel, ValidationError
 
 from app.api.auth import Credential, authenticate
@@ -42,7 +42,7 @@ def read_body(model: type[M], required: bool) -> M:
     """The request body validated as `model`: 415 if not JSON, 400 if malformed, 422 if
     invalid. An optional body may be empty."""
     raw = request.get_data(cache=True)
-    if not raw.strip():
+    if not raw:
         if required:
             if not _is_json(request.mimetype):
                 raise ApiError(
@@ -92,7 +92,8 @@ def operation(
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a route: who may call it, what it takes and what it answers.
 
-    The view receives the validated `body` and `query` as keyword arguments."""
+    The caller is authenticated before the view runs (see `init_app`). The view receives
+    the validated `body` and `query` as keyword arguments."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         spec = Operation(
@@ -110,8 +111,6 @@ def operation(
 
         @functools.wraps(view)
         def wrapper(**kwargs: Any) -> Any:
-            if auth is not None:
-                authenticate(auth)
             if body is not None:
                 kwargs["body"] = read_body(body, body_required)
             if query is not None:
@@ -122,3 +121,18 @@ def operation(
         return wrapper
 
     return decorate
+
+
+def authenticate_request() -> None:
+    """Check the credential the matched operation needs, before any other hook counts the
+    request against that credential's rate limit."""
+    if request.endpoint is None or request.method == "OPTIONS":
+        return
+    spec = getattr(current_app.view_functions[request.endpoint], "operation", None)
+    if spec is not None and spec.auth is not None:
+        authenticate(spec.auth)
+
+
+def init_app(app: Flask) -> None:
+    """Authenticate each request for its operation; call before the rate limiter's init."""
+    app.before_request(authenticate_request)

@@ -2,11 +2,12 @@
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
+from flask.blueprints import BlueprintSetupState
 from pydantic import (
     AfterValidator,
     AliasChoices,
@@ -15,13 +16,59 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StringConstraints,
+    TypeAdapter,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
+from typing_extensions import TypeAliasType
+from werkzeug.routing import BaseConverter
 
 from app import defaults
-from app.db import parse_id
+
+
+@dataclass(frozen=True)
+class Matches:
+    """A string rule with a message a person can act on, stated in the OpenAPI document as the
+    same `pattern`, so the document refuses exactly what the server refuses."""
+
+    pattern: str
+    message: str
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        regex = re.compile(self.pattern)
+
+        def check(value: str) -> str:
+            if not regex.fullmatch(value):
+                raise ValueError(self.message)
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {**handler(schema), "pattern": self.pattern}
+
+
+@dataclass(frozen=True)
+class DocumentedAs:
+    """Document a value as `adapter`'s type, for a rule checked in Python that JSON Schema
+    can only state as a type of its own (a recursive one, say)."""
+
+    adapter: TypeAdapter[Any]
+
+    def __get_pydantic_json_schema__(
+        self, _schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(self.adapter.core_schema)
+
 
 CHANNELS = ("in_app", "email", "sms", "push")
 Channel = Literal["in_app", "email", "sms", "push"]
@@ -34,6 +81,7 @@ UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,64}$")]
 TEMPLATE_KEY_PATTERN = r"^[a-z0-9_.-]{1,64}$"
 TemplateKey = Annotated[str, StringConstraints(pattern=TEMPLATE_KEY_PATTERN)]
+IDEMPOTENCY_KEY_PATTERN = rf"^[\x20-\x7e]{{1,{defaults.IDEMPOTENCY_KEY_MAX_LENGTH}}}$"
 Phone = Annotated[
     str, StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$"), Field(description="E.164")
 ]
@@ -45,47 +93,57 @@ Locale = Annotated[
 
 
 def _known_timezone(value: str) -> str:
-    if value not in _TIMEZONES:
+    if value not in TIMEZONES:
         raise ValueError("not an IANA time zone name")
     return value
 
 
-_TIMEZONES = frozenset(available_timezones())
+TIMEZONES = frozenset(available_timezones())
+TIMEZONE_FORMAT = "iana-time-zone"
+"""A JSON Schema format of our own: the ~600 names are too many for an `enum`, which every
+client tool would unroll."""
 Timezone = Annotated[
     str,
     StringConstraints(max_length=64),
     AfterValidator(_known_timezone),
-    Field(description="IANA time zone, e.g. `Europe/Berlin`"),
+    Field(
+        description="IANA time zone name, e.g. `Europe/Berlin`",
+        json_schema_extra={"format": TIMEZONE_FORMAT},
+    ),
 ]
 
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ValueError("must be an absolute http or https URL")
-    if re.search(r"[\s\x00-\x1f\x7f]", value):
-        raise ValueError("must not contain whitespace or control characters")
-    return value
-
-
+# Any character but whitespace (Python's `\s` included) and control characters.
+_URL_CHARACTER = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+HTTP_URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://"
+    # The authority in ASCII (international names in punycode): what every HTTP client and
+    # push service takes as it is.
+    r"[A-Za-z0-9._~%!$&'()*+,;=:@-]+"
+    rf"(?:[/?#]{_URL_CHARACTER}*)?$"
+)
 HttpUrl = Annotated[
-    str, StringConstraints(max_length=defaults.MAX_ACTION_URL_LENGTH), AfterValidator(_http_url)
+    str,
+    StringConstraints(max_length=defaults.MAX_ACTION_URL_LENGTH),
+    Matches(
+        HTTP_URL_PATTERN,
+        "must be an absolute http or https URL with an ASCII host (punycode for international "
+        "names) and no whitespace or control characters",
+    ),
 ]
 
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store U+0000 in text or JSONB; refuse it rather than fail on insert.
-    if "\x00" in value:
-        raise ValueError("must not contain the NUL character (U+0000)")
-    return value
+# PostgreSQL cannot store U+0000 in text or JSONB; refuse it rather than fail on insert.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+NO_NUL_MESSAGE = "must not contain the NUL character (U+0000)"
+NoNul = Matches(NO_NUL_PATTERN, NO_NUL_MESSAGE)
 
 
 def _no_nul_inside(value: Any) -> None:
     if isinstance(value, str):
-        _no_nul(value)
+        if "\x00" in value:
+            raise ValueError(NO_NUL_MESSAGE)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _no_nul(key)
+            _no_nul_inside(key)
             _no_nul_inside(item)
     elif isinstance(value, list):
         for item in value:
@@ -104,25 +162,37 @@ def _small_json(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-Title = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=defaults.MAX_TITLE_LENGTH),
-    AfterValidator(_no_nul),
+_Text = Annotated[str, StringConstraints(pattern=NO_NUL_PATTERN)]
+_JsonValue = TypeAliasType(
+    "JsonValue", _Text | int | float | bool | list["_JsonValue"] | dict[_Text, "_JsonValue"] | None
+)
+Title = Annotated[str, StringConstraints(min_length=1, max_length=defaults.MAX_TITLE_LENGTH), NoNul]
+Body = Annotated[str, StringConstraints(max_length=defaults.MAX_BODY_LENGTH), NoNul]
+DataObject = Annotated[
+    dict[str, Any],
+    AfterValidator(_small_json),
+    DocumentedAs(TypeAdapter(dict[_Text, _JsonValue])),
+    Field(description=f"A JSON object of at most {defaults.MAX_DATA_BYTES:,} bytes as JSON."),
 ]
-Body = Annotated[
-    str, StringConstraints(max_length=defaults.MAX_BODY_LENGTH), AfterValidator(_no_nul)
-]
-DataObject = Annotated[dict[str, Any], AfterValidator(_small_json)]
+
+# Ids are bigints inside and opaque strings outside. Every id this pattern allows is one a
+# row can have (below 10^18, far beyond any sequence); anything else is no id at all.
+ID_PATTERN = r"^[1-9][0-9]{0,17}$"
+IdText = Annotated[str, Matches(ID_PATTERN, "not a notification id")]
 
 
-def _row_id(value: str) -> str:
-    if parse_id(value) is None:
-        raise ValueError("not a notification id")
-    return value
+class IdConverter(BaseConverter):
+    """`<id:name>`: a path segment that can be a row id. Other text matches no route, so
+    `/me/notifications/read-all` is never taken for a notification (GET on it is 405)."""
+
+    regex = ID_PATTERN.removeprefix("^").removesuffix("$")
 
 
-# Ids are bigints inside and opaque strings outside.
-IdText = Annotated[str, StringConstraints(max_length=19), AfterValidator(_row_id)]
+def register_id_converter(state: BlueprintSetupState) -> None:
+    """Make `<id:...>` known to the app; record it on a blueprint before its routes."""
+    state.app.url_map.converters.setdefault("id", IdConverter)
+
+
 OpaqueId = Annotated[str, BeforeValidator(lambda value: str(value))]
 
 
@@ -144,9 +214,13 @@ class Response(BaseModel):
 class UserFields(Request):
     """Contact details and settings of a recipient. Absent fields keep their value."""
 
-    email: EmailStr | None = None
+    email: EmailStr | None = Field(
+        default=None,
+        description="An address that can receive mail: special-use domains (`.test`, "
+        "`.localhost`, `.invalid`, ...) are refused.",
+    )
     phone: Phone | None = None
-    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_nul)] | None = None
+    name: Annotated[str, StringConstraints(max_length=200), NoNul] | None = None
     locale: Locale | None = None
     timezone: Timezone | None = None
 
@@ -168,8 +242,13 @@ class UserOut(Response):
     updated_at: datetime
 
 
+def _integral(value: Any) -> Any:
+    """3600.0 as 3600: JSON has one number type, and JSON Schema calls 3600.0 an integer."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class TokenRequest(Request):
-    ttl_seconds: int = Field(
+    ttl_seconds: Annotated[int, BeforeValidator(_integral)] = Field(
         default=defaults.USER_TOKEN_TTL_SECONDS, ge=1, le=defaults.USER_TOKEN_MAX_TTL_SECONDS
     )
 
@@ -205,6 +284,54 @@ def _document_recipients(schema: dict[str, Any]) -> None:
 
 
 OLDER_FORM = {"user_id": "to", "type": "channels", "message": "body", "payload": "data"}
+NULL = {"type": "null"}
+
+
+def without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with `null` no longer allowed (and no `null` default)."""
+    result = {
+        k: v for k, v in schema.items() if k != "anyOf" and not (k == "default" and v is None)
+    }
+    choices = [choice for choice in schema.get("anyOf", []) if choice != NULL]
+    if len(choices) == 1:
+        result |= choices[0]
+    elif choices:
+        result["anyOf"] = choices
+    return result
+
+
+def _send_forms(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """The shapes a send may take, each closed to other fields: title and body; a template
+    and its context; the older single-recipient form (whose own rules, the same as the first
+    two, are left to the 422)."""
+    current = {k: v for k, v in properties.items() if k not in OLDER_FORM}
+    older = {k: v for k, v in properties.items() if k not in OLDER_FORM.values()}
+    titled = current | {
+        "title": without_null(current["title"]),
+        "template": NULL,
+        "context": {"type": "object", "maxProperties": 0},
+    }
+    templated = current | {
+        "template": without_null(current["template"]),
+        "title": NULL,
+        "body": NULL,
+    }
+    older |= {name: without_null(older[name]) for name in ("user_id", "type", "payload")}
+
+    def form(title: str, fields: dict[str, Any], required: str) -> dict[str, Any]:
+        return {
+            "title": title,
+            "type": "object",
+            "properties": fields,
+            "required": ["to", required] if "to" in fields else [required],
+            "additionalProperties": False,
+        }
+
+    return [
+        form("With title and body", titled, "title"),
+        form("With a template", templated, "template"),
+        form("Older form", older, "user_id") | {"deprecated": True},
+    ]
 
 
 class SendRequest(Request):
@@ -228,7 +355,9 @@ class SendRequest(Request):
     context: DataObject = Field(default_factory=dict, description="...with these variables.")
     data: DataObject = Field(default_factory=dict)
     action_url: HttpUrl | None = None
-    channels: list[Channel] = Field(default_factory=lambda: ["in_app"], min_length=1)
+    channels: list[Channel] = Field(
+        default_factory=lambda: ["in_app"], min_length=1, json_schema_extra={"uniqueItems": True}
+    )
     priority: Priority = "normal"
     user_id: UserId | None = Field(default=None, deprecated=True, description="Older form of `to`.")
     type: Channel | None = Field(
@@ -238,6 +367,18 @@ class SendRequest(Request):
     payload: DataObject | None = Field(
         default=None, deprecated=True, description="Older form of `data`."
     )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        reference = handler(schema)
+        generated = handler.resolve_ref_schema(reference)
+        properties = generated.pop("properties")
+        for keyword in ("required", "additionalProperties", "type"):
+            generated.pop(keyword, None)
+        generated["anyOf"] = _send_forms(properties)
+        return reference
 
     @model_validator(mode="before")
     @classmethod
@@ -455,7 +596,7 @@ class Readiness(Response):
 Source = Annotated[
     str,
     StringConstraints(max_length=defaults.MAX_TEMPLATE_SOURCE_LENGTH),
-    AfterValidator(_no_nul),
+    NoNul,
     Field(description="Jinja2 source."),
 ]
 

@@ -31,8 +31,16 @@ def _valid_key(key: str) -> str:
     return key
 
 
+def _possible_key(key: str) -> str:
+    """`key` if a template can have it; 404 otherwise. Such a key never reaches the database,
+    which would fail on some (PostgreSQL refuses a NUL)."""
+    if not re.fullmatch(schemas.TEMPLATE_KEY_PATTERN, key):
+        raise NotFound("template")
+    return key
+
+
 def _stored(key: str) -> Template:
-    template = db.session.get(Template, key)
+    template = db.session.get(Template, _possible_key(key))
     if template is None:
         raise NotFound("template")
     return template
@@ -105,7 +113,8 @@ def list_all() -> Response:
     errors=(*ERRORS, 404),
 )
 def remove(key: str) -> Response:
-    if db.session.execute(delete(Template).where(Template.key == key)).rowcount == 0:
+    removed = db.session.execute(delete(Template).where(Template.key == _possible_key(key)))
+    if removed.rowcount == 0:
         raise NotFound("template")
     db.session.commit()
     return no_content()

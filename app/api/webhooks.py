@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models import Webhook
 
 bp = Blueprint("webhooks", __name__)
+bp.record_once(schemas.register_id_converter)
 
 
 @bp.post("/webhooks")
@@ -52,7 +53,7 @@ def list_all() -> Response:
     return respond(schemas.WebhookList, {"webhooks": webhooks})
 
 
-@bp.delete("/webhooks/<webhook_id>")
+@bp.delete("/webhooks/<id:webhook_id>")
 @operation(
     "Remove a webhook",
     tag="Webhooks",

@@ -8,7 +8,12 @@ import ssl
 from flask import current_app
 from flask_mail import Connection, Mail, Message
 
-from app.channels.errors import Content, PermanentDeliveryError, TransientDeliveryError
+from app.channels.errors import (
+    Content,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    without_addresses,
+)
 from app.models import Notification, User
 
 log = logging.getLogger(__name__)
@@ -82,7 +87,8 @@ def send_email(notification: Notification, user: User, content: Content) -> None
         raise failure(f"recipient refused: {codes}") from error
     except smtplib.SMTPResponseException as error:
         failure = PermanentDeliveryError if error.smtp_code >= 500 else TransientDeliveryError
-        raise failure(f"SMTP {error.smtp_code}: {error.smtp_error!r}") from error
+        reason = without_addresses(repr(error.smtp_error))
+        raise failure(f"SMTP {error.smtp_code}: {reason}") from error
     except (smtplib.SMTPException, OSError) as error:
         raise TransientDeliveryError(
             f"SMTP unreachable: {type(error).__name__}: {error}"

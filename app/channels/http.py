@@ -8,7 +8,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from flask import current_app
 
-from app.channels.errors import PermanentDeliveryError, TransientDeliveryError
+from app.channels.errors import (
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    without_addresses,
+)
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -18,12 +22,12 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> bytes:
     # The scheme is checked above, so urllib's file: and custom schemes cannot be reached.
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     timeout = current_app.config["CHANNEL_TIMEOUT_SECONDS"]
-    where = _without_query(url)
+    where = without_query(url)
     try:
         with _OPENER.open(request, timeout=timeout) as response:
             return response.read()
     except urllib.error.HTTPError as error:
-        detail = error.read()[:300].decode(errors="replace")
+        detail = without_addresses(error.read()[:300].decode(errors="replace"))
         message = f"HTTP {error.code} from {where}: {detail}"
         if error.code >= 500 or error.code in {408, 429}:
             raise TransientDeliveryError(message) from error
@@ -44,7 +48,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirects)
 
 
-def _without_query(url: str) -> str:
+def without_query(url: str) -> str:
     """The URL for messages and logs: no query string, which may carry a token."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))

@@ -10,6 +10,7 @@ from pywebpush import WebPushException, webpush
 from sqlalchemy import delete, select
 
 from app.channels.errors import Content, PermanentDeliveryError, TransientDeliveryError
+from app.channels.http import without_query
 from app.db import rfc3339
 from app.extensions import db
 from app.models import Notification, PushSubscription, User
@@ -70,7 +71,8 @@ def send_push(notification: Notification, user: User, content: Content) -> None:
             failures.append(f"{status or 'no response'}: {error.message[:200]}")
         except (OSError, ValueError) as error:
             transient = True
-            failures.append(f"{type(error).__name__}: {error}")
+            # The error text names the endpoint, query included, which may carry a token.
+            failures.append(f"{type(error).__name__} from {without_query(subscription.endpoint)}")
     if gone:
         db.session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
         db.session.commit()

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import select, update
 
 from app.channels.email import send_email
@@ -15,7 +14,7 @@ from app.channels.errors import Content
 from app.channels.push import send_push
 from app.channels.sms import send_sms
 from app.db import utcnow
-from app.extensions import db, socketio
+from app.extensions import db
 from app.jobs import outbox
 from app.jobs.queue import job_queue
 from app.jobs.webhooks import record_events
@@ -38,6 +37,10 @@ class DeliveryWork:
     @property
     def priority(self) -> str:
         return self.notification.priority
+
+    @property
+    def channel(self) -> str:
+        return self.delivery.channel
 
     def send(self) -> None:
         SENDERS[self.delivery.channel](self.notification, self.user, self.delivery.content)
@@ -113,9 +116,24 @@ def relay_due() -> int:
     return queued
 
 
-def requeue_failed(delivery_ids: list[int] | None) -> list[int]:
-    """Put failed deliveries (these ids, or all) back to `queued` with fresh tries; the relay
-    or the caller queues them. Returns their ids."""
+def retry_failed(delivery_ids: list[int] | None) -> list[int]:
+    """Give failed deliveries (these ids, or all) a fresh set of tries and queue the first
+    at their notification's priority (the relay would otherwise). Returns their ids; ids
+    that are not failed are left alone."""
+    requeued = _requeue_failed(delivery_ids)
+    priorities = dict(
+        db.session.execute(
+            select(Delivery.id, Notification.priority)
+            .join(Notification, Delivery.notification_id == Notification.id)
+            .where(Delivery.id.in_(requeued))
+        ).all()
+    )
+    db.session.rollback()
+    enqueue_new([(delivery_id, priorities[delivery_id]) for delivery_id in requeued])
+    return requeued
+
+
+def _requeue_failed(delivery_ids: list[int] | None) -> list[int]:
     statement = update(Delivery).where(Delivery.status == "failed")
     if delivery_ids is not None:
         statement = statement.where(Delivery.id.in_(delivery_ids))
@@ -133,17 +151,3 @@ def requeue_failed(delivery_ids: list[int] | None) -> list[int]:
     )
     db.session.commit()
     return ids
-
-
-def relay_forever(app: Flask) -> None:
-    """Run `relay_due` every RELAY_INTERVAL_SECONDS for as long as the process lives (a
-    background task of `worker.py`, or of the web process in the embedded mode)."""
-    while True:
-        with app.app_context():
-            try:
-                relay_due()
-            except Exception:
-                # Redis or the database is down: the next pass tries again. Nothing is lost,
-                # the due rows stay in their tables.
-                log.exception("relay pass failed")
-        socketio.sleep(app.config["RELAY_INTERVAL_SECONDS"])

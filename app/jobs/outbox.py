@@ -8,6 +8,7 @@ A row type takes part by having the columns `id`, `status` (`queued`, `sent`, `f
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from flask import current_app
 from sqlalchemy import Select, or_, update
 
+from app import metrics
 from app.channels.errors import DeliveryError, PermanentDeliveryError
 from app.db import utcnow
 from app.extensions import db
@@ -32,6 +34,7 @@ class Work(Protocol):
     """One loaded outbox row, ready to be sent."""
 
     priority: str
+    channel: str
 
     def send(self) -> None:
         """Do it, or raise a `DeliveryError` (any other exception counts as transient)."""
@@ -111,6 +114,7 @@ def run(kind: str, model: Any, row_id: int, load: Callable[[int], Work]) -> None
         return
     work = load(row_id)
     db.session.commit()
+    started = time.perf_counter()
     try:
         work.send()
         status, error = "sent", None
@@ -125,11 +129,13 @@ def run(kind: str, model: Any, row_id: int, load: Callable[[int], Work]) -> None
         status, error = "retry", f"{type(failure).__name__}: {failure}"
     if status == "retry" and held.attempt >= current_app.config["DELIVERY_MAX_ATTEMPTS"]:
         status = "failed"
+    metrics.JOB_DURATION.labels(kind, status).observe(time.perf_counter() - started)
     if status == "retry":
         delay = retry_delay(held.attempt)
         due = utcnow() + timedelta(seconds=delay)
         if _settle(model, held, last_error=error, next_attempt_at=due):
             db.session.commit()
+            metrics.RETRIES.labels(work.channel).inc()
             job_queue().enqueue(kind, row_id, held.attempt + 1, work.priority, delay)
         return
     extra = work.settled(status, held.attempt, error)
@@ -137,6 +143,7 @@ def run(kind: str, model: Any, row_id: int, load: Callable[[int], Work]) -> None
         db.session.rollback()
         return
     db.session.commit()
+    metrics.DELIVERIES.labels(work.channel, status).inc()
     work.after_commit()
     if status == "failed":
         raise GaveUp(f"{kind} {row_id}: {error}")

@@ -4,6 +4,7 @@ this very process. Both take the same job functions and the same job ids."""
 import importlib
 import logging
 import threading
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
@@ -31,8 +32,22 @@ def job_id(kind: str, row_id: int, attempt: int) -> str:
     return f"{kind}-{row_id}-{attempt}"
 
 
+@dataclass(frozen=True)
+class QueueDepths:
+    """Jobs waiting in each queue, waiting for their time (retries), and in the failed
+    registry."""
+
+    waiting: dict[str, int] = field(default_factory=dict)
+    scheduled: int = 0
+    failed: int = 0
+
+
 class JobQueue(Protocol):
     """Runs the job of `kind` for one try of one row, now or after a delay."""
+
+    def depths(self) -> QueueDepths:
+        """How many jobs wait, by queue, and how many failed for good."""
+        ...
 
     def enqueue(
         self,
@@ -49,10 +64,17 @@ class JobQueue(Protocol):
 class RedisJobQueue:
     """RQ queues by priority on Redis; workers run the jobs (`python worker.py`)."""
 
-    def __init__(self, redis_url: str, job_timeout: int) -> None:
-        self.connection = Redis.from_url(redis_url)
+    def __init__(self, connection: Redis, job_timeout: int) -> None:
+        self.connection = connection
         self.job_timeout = job_timeout
         self.queues = {name: Queue(name, connection=self.connection) for name in defaults.QUEUES}
+
+    def depths(self) -> QueueDepths:
+        return QueueDepths(
+            waiting={name: queue.count for name, queue in self.queues.items()},
+            scheduled=sum(queue.scheduled_job_registry.count for queue in self.queues.values()),
+            failed=sum(queue.failed_job_registry.count for queue in self.queues.values()),
+        )
 
     def enqueue(
         self,
@@ -88,6 +110,7 @@ class RedisJobQueue:
             "job_timeout": self.job_timeout,
             # Finished jobs leave nothing behind; the outbox row is the record.
             "result_ttl": 0,
+            "failure_ttl": defaults.FAILED_JOB_TTL_SECONDS,
         }
         if delay > 0:
             queue.enqueue_in(timedelta(seconds=delay), JOBS[kind], row_id, **options)
@@ -102,6 +125,11 @@ class InProcessJobQueue:
         self.app = app
         self.waiting: set[str] = set()
         self.lock = threading.Lock()
+
+    def depths(self) -> QueueDepths:
+        # Failed jobs are only logged here (see `_run`), so none are counted.
+        with self.lock:
+            return QueueDepths(waiting={"in_process": len(self.waiting)})
 
     def enqueue(
         self,
@@ -143,9 +171,9 @@ def job_queue() -> JobQueue:
 
 def init_app(app: Flask) -> None:
     """Pick the queue: RQ when REDIS_URL is set, else in-process."""
-    redis_url = app.config["REDIS_URL"]
+    connection = app.extensions["redis"]
     app.extensions["job_queue"] = (
-        RedisJobQueue(redis_url, int(app.config["DELIVERY_JOB_TIMEOUT_SECONDS"]))
-        if redis_url
+        RedisJobQueue(connection, int(app.config["DELIVERY_JOB_TIMEOUT_SECONDS"]))
+        if connection is not None
         else InProcessJobQueue(app)
     )

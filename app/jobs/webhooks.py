@@ -78,6 +78,7 @@ class WebhookWork:
     event: WebhookEvent
     webhook: Webhook
     priority: str = "normal"
+    channel: str = "webhook"
 
     def send(self) -> None:
         raw = json.dumps(self.event.payload, separators=(",", ":")).encode()

@@ -68,6 +68,8 @@ class Notification(db.Model):
             postgresql_where=text(ARCHIVED_PREDICATE),
             sqlite_where=text(ARCHIVED_PREDICATE),
         ),
+        # The admin dashboard's hourly in-app counts read one window, not the whole history.
+        Index("ix_notifications_created_at", "created_at"),
         # Without AUTOINCREMENT SQLite may hand a deleted newest id out again.
         {"sqlite_autoincrement": True},
     )
@@ -111,6 +113,15 @@ class Delivery(db.Model):
             "next_attempt_at",
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),
+        ),
+        # The admin dashboard: hourly counts and delivery times over one window, and the
+        # failed deliveries newest first (few among many, hence partial).
+        Index("ix_deliveries_created_at", "created_at"),
+        Index(
+            "ix_deliveries_failed",
+            "updated_at",
+            postgresql_where=text("status = 'failed'"),
+            sqlite_where=text("status = 'failed'"),
         ),
         {"sqlite_autoincrement": True},
     )

@@ -57,5 +57,12 @@ class WebhookEvent(db.Model):
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),
         ),
+        # What retention deletes: events that were sent or failed, by age.
+        Index(
+            "ix_webhook_events_settled",
+            "updated_at",
+            postgresql_where=text("status <> 'queued'"),
+            sqlite_where=text("status <> 'queued'"),
+        ),
         {"sqlite_autoincrement": True},
     )

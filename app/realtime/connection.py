@@ -1,20 +1,25 @@
 """Socket.IO connections: only a valid user token gets in, into that user's room only, and
 a reconnecting client gets what it missed since `last_id`."""
 
+import logging
 import time
 from typing import Any
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 from flask_socketio import ConnectionRefusedError, emit, join_room
+from redis.exceptions import RedisError
 
-from app import defaults
+from app import defaults, rate_limits
 from app.api.responses import dump
 from app.api.schemas import InboxQuery, NotificationOut
 from app.db import parse_id
 from app.extensions import db, socketio
+from app.realtime import presence
 from app.realtime.events import user_room
 from app.services.credentials import ExpiredToken, InvalidToken, VerifiedToken, user_of_token
 from app.services.inbox import list_inbox, unread_count
+
+log = logging.getLogger(__name__)
 
 
 def _authenticated_user(auth: Any) -> VerifiedToken:
@@ -46,17 +51,29 @@ def connect(auth: Any = None) -> None:
     token = _authenticated_user(auth)
     user_id = token.user_id
     last_id = _last_id(auth)
+    if not rate_limits.allow("RATE_LIMIT_SOCKET_CONNECTS", user_id):
+        raise ConnectionRefusedError("rate_limited: too many connections for this user")
     _expire_at(request.sid, token.expires_at.timestamp())
+    presence.connected(request.sid)
     join_room(user_room(user_id))
     if last_id is not None:
         _replay(user_id, last_id)
     emit("unread_count", {"unread_count": unread_count(db.session, user_id)}, to=request.sid)
 
 
+@socketio.on("*")
+def client_event(_event: str, *_data: Any) -> None:
+    """Clients have nothing to send: their events are ignored, and a socket that keeps
+    sending past RATE_LIMIT_SOCKET_EVENTS is dropped."""
+    if not rate_limits.allow("RATE_LIMIT_SOCKET_EVENTS", request.sid):
+        socketio.server.disconnect(request.sid)
+
+
 @socketio.on("disconnect")
 def disconnect(*_reason: Any) -> None:
-    """Forget the connection's expiry."""
+    """Forget the connection's expiry and stop counting it."""
     _EXPIRING.pop(request.sid, None)
+    presence.disconnected(request.sid)
 
 
 # The sockets of this process and when their tokens run out: a socket must not outlive its
@@ -69,13 +86,18 @@ def _expire_at(sid: str, expires_at: float) -> None:
     _EXPIRING[sid] = expires_at
     if not _SWEEPER:
         _SWEEPER.append(True)
-        socketio.start_background_task(
-            _sweep_forever, current_app.config["SOCKET_EXPIRY_SWEEP_SECONDS"]
-        )
+        socketio.start_background_task(_sweep_forever, current_app._get_current_object())
 
 
-def _sweep_forever(interval: float) -> None:
+def _sweep_forever(app: Flask) -> None:
+    """Every interval: disconnect expired sockets and share this process's socket count."""
+    interval = app.config["SOCKET_EXPIRY_SWEEP_SECONDS"]
     while True:
+        with app.app_context():
+            try:
+                presence.publish(interval)
+            except RedisError:
+                log.warning("could not publish the socket count: Redis is unreachable")
         socketio.sleep(interval)
         now = time.time()
         for sid, expires_at in list(_EXPIRING.items()):

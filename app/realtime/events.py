@@ -53,7 +53,6 @@ def announce_created(notification_ids: list[int]) -> None:
         .where(Notification.id.in_(notification_ids), Notification.in_app)
         .order_by(Notification.id)
     ).all()
-    counts = unread_counts(db.session, [n.user_id for n in notifications])
     socketio = _socketio()
     for notification in notifications:
         socketio.emit(
@@ -61,7 +60,13 @@ def announce_created(notification_ids: list[int]) -> None:
             dump(NotificationOut, notification),
             to=user_room(notification.user_id),
         )
-    for user_id, count in counts.items():
+    announce_unread_counts([n.user_id for n in notifications])
+
+
+def announce_unread_counts(user_ids: list[str]) -> None:
+    """Push each user's current `unread_count`, counted in one query."""
+    socketio = _socketio()
+    for user_id, count in unread_counts(db.session, user_ids).items():
         socketio.emit("unread_count", {"unread_count": count}, to=user_room(user_id))
 
 

@@ -1,7 +1,8 @@
 """Sending: one notification per recipient, routed per channel and written in bulk within the
 caller's transaction."""
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -40,8 +41,11 @@ class NewNotification:
 class SendResult:
     """What a send stored, and which deliveries now wait for a worker."""
 
+    priority: str
     notifications: list[NewNotification]
     queued_deliveries: list[tuple[int, str]]
+    # How many deliveries were stored per (channel, status): `queued` or `skipped`.
+    deliveries_by_status: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def _recipient_rows(request: SendRequest) -> list[dict[str, Any]]:
@@ -167,7 +171,7 @@ def send_notifications(
     ]
     other_channels = [channel for channel in request.channels if channel != "in_app"]
     if not other_channels:
-        return SendResult(sent, [])
+        return SendResult(request.priority, sent, [])
     delivery_rows = []
     for notification in sent:
         recipient = recipients[notification.user_id]
@@ -195,4 +199,5 @@ def send_notifications(
         delivery_rows,
     ).all()
     queued = [(row.id, request.priority) for row in stored if row.status == "queued"]
-    return SendResult(sent, queued)
+    counts = Counter((row["channel"], row["status"]) for row in delivery_rows)
+    return SendResult(request.priority, sent, queued, counts)

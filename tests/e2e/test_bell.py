@@ -169,6 +169,8 @@ def test_keyboard_only(inbox):
     expect(page.get_by_role("tab", name="Unread")).to_be_focused()
     page.keyboard.press("ArrowRight")
     expect(page.get_by_role("tab", name="All")).to_have_attribute("aria-selected", "true")
+    # As a person would: Tab once the list is there (before, focus would leave the panel).
+    expect(page.get_by_text("by keyboard")).to_be_visible()
     page.keyboard.press("Tab")
     page.keyboard.press("Escape")
     expect(bell).to_have_attribute("aria-expanded", "false")

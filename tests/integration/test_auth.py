@@ -158,13 +158,13 @@ def test_route_lists_are_complete(app):
         ("POST", "/users/<user_id>/tokens"),
         ("GET", "/users/<user_id>/notifications"),
         ("POST", "/notifications"),
-        ("GET", "/notifications/<notification_id>"),
+        ("GET", "/notifications/<id:notification_id>"),
     ]:
         assert expected in producer_routes
     for expected in [
         ("GET", "/me/notifications"),
         ("GET", "/me/unread-count"),
-        ("POST", "/me/notifications/<notification_id>/read"),
+        ("POST", "/me/notifications/<id:notification_id>/read"),
         ("POST", "/me/notifications/read-all"),
         ("POST", "/me/notifications/seen"),
         ("GET", "/me/preferences"),

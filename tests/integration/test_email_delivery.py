@@ -98,12 +98,13 @@ def test_a_server_that_refuses_twice_then_accepts_gets_the_message_once(stack):
 def test_a_permanent_refusal_fails_at_once_and_can_be_retried(stack):
     stack.call("PUT", "/users/bounce", {"email": "bounce@example.com"})
     stack.smtp.mailbox.refuse_next = 1
-    stack.smtp.mailbox.refusal = "550 5.1.1 no such mailbox"
+    stack.smtp.mailbox.refusal = "550 5.1.1 <bounce@example.com>: no such mailbox"
     [notification_id] = stack.send(to="bounce", title="bounced", channels=["email"])
     delivery = _sent(stack, notification_id)
     assert delivery["status"] == "failed"
     assert delivery["attempts"] == 1
-    assert "550" in delivery["last_error"]
+    # The server's words, without the address it quoted (errors reach logs and dashboards).
+    assert delivery["last_error"] == "SMTP 550: b'5.1.1 <[address]>: no such mailbox'"
 
     listed = stack.flask("deliveries", "failed")
     assert listed.returncode == 0, listed.stderr

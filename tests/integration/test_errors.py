@@ -75,6 +75,13 @@ def test_empty_body_with_json_content_type_is_400(app, producer, raw):
     assert_nothing_written(app)
 
 
+def test_an_optional_body_may_be_empty_but_not_blank(app, producer):
+    blank = producer.put("/users/u1", data=b" ", content_type="application/json")
+    contract_error(blank, 400, "malformed_json")
+    assert_nothing_written(app)
+    assert producer.put("/users/u1", data=b"", content_type="application/json").status_code == 201
+
+
 def test_malformed_json_on_other_routes_is_400(app, producer, user_client):
     contract_error(producer.put("/users/u1", data=b"{", content_type="application/json"), 400)
     assert_nothing_written(app)
@@ -137,6 +144,8 @@ def test_unknown_resource_is_404(producer):
         ("PATCH", "/users/u1", "PUT"),
         ("POST", "/users/u1", "GET"),
         ("GET", "/me/notifications/1/read", "POST"),
+        ("GET", "/me/notifications/read-all", "POST"),
+        ("GET", "/me/notifications/seen", "POST"),
         ("PUT", "/healthz", "GET"),
     ],
 )
@@ -145,6 +154,14 @@ def test_wrong_method_is_405(client, method, path, allowed):
     error = contract_error(response, 405, "method_not_allowed")
     assert allowed in error["details"]["allowed"], error
     assert allowed in response.headers["Allow"]
+
+
+@pytest.mark.parametrize("path", ["/me/notifications/read-all", "/me/notifications/seen"])
+def test_allow_names_only_the_methods_a_path_has(client, path):
+    """`read-all` and `seen` were also taken for a notification id: GET on them was a 404
+    "notification not found", and OPTIONS advertised GET (found by schemathesis)."""
+    allowed = client.options(path).headers["Allow"]
+    assert {method.strip() for method in allowed.split(",")} == {"OPTIONS", "POST"}
 
 
 # 413

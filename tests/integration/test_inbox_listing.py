@@ -294,7 +294,20 @@ def test_after_only_lists_own_notifications(producer, user_client):
 
 
 @pytest.mark.parametrize(
-    "value", ["abc", "0", "-1", "99999999999999999999", "9223372036854775808", "", "1.5"]
+    "value",
+    [
+        "abc",
+        "0",
+        "-1",
+        "99999999999999999999",
+        "9223372036854775808",
+        "",
+        "1.5",
+        # What no row can have, as the document's id pattern says: a leading zero, 19 digits.
+        "007",
+        "0000000000000000000",
+        "1000000000000000000",
+    ],
 )
 def test_bad_after_is_422(producer, user_client, value):
     ana = user_client("ana")

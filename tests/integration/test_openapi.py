@@ -46,6 +46,16 @@ UNDOCUMENTED = {
     "/embed",
     "/demo/notifications",
     "/static/{filename}",
+    # Prometheus text, not JSON: described in the README.
+    "/metrics",
+    # The operators' dashboard: pages and their own JSON, not the public API.
+    "/admin",
+    "/admin/login",
+    "/admin/logout",
+    "/admin/api/stats",
+    "/admin/api/live",
+    "/admin/api/failed",
+    "/admin/api/failed/retry",
 }
 
 
@@ -122,3 +132,68 @@ def test_docs_page_serves_its_own_assets(client):
         response = client.get(asset)
         assert response.status_code == 200, asset
         response.close()
+
+
+def test_request_rules_are_documented_as_the_server_applies_them(client):
+    """Drift schemathesis found: fields documented looser than validated, so well-formed
+    requests were refused. The document now states each rule the server applies."""
+    components = _document(client)["components"]["schemas"]
+    assert components["WebhookIn"]["properties"]["url"]["pattern"] == schemas.HTTP_URL_PATTERN
+    assert components["SeenRequest"]["properties"]["ids"]["items"]["pattern"] == schemas.ID_PATTERN
+    [timezone, _] = components["UserFields"]["properties"]["timezone"]["anyOf"]
+    assert timezone["format"] == schemas.TIMEZONE_FORMAT
+    # Keys with a pattern admit no other key.
+    assert (
+        components["PreferencesUpdate"]["properties"]["categories"]["additionalProperties"] is False
+    )
+    assert components["TemplateIn"]["properties"]["locales"]["additionalProperties"] is False
+    # No NUL anywhere: PostgreSQL cannot store it.
+    assert components["InAppParts"]["properties"]["title"]["pattern"] == schemas.NO_NUL_PATTERN
+    assert components["JsonValue"]["anyOf"][0]["pattern"] == schemas.NO_NUL_PATTERN
+    # A send is one of three shapes, each closed to the others' fields.
+    forms = components["SendRequest"]["anyOf"]
+    assert [form["required"] for form in forms] == [
+        ["to", "title"],
+        ["to", "template"],
+        ["user_id"],
+    ]
+    assert all(form["additionalProperties"] is False for form in forms)
+
+
+def test_parameters_are_documented_as_the_server_applies_them(client):
+    paths = _document(client)["paths"]
+    [path_id] = paths["/me/notifications/{notification_id}"]["get"]["parameters"]
+    assert path_id["schema"]["pattern"] == schemas.ID_PATTERN
+    [key] = paths["/templates/{key}"]["get"]["parameters"]
+    assert key["schema"]["pattern"] == schemas.TEMPLATE_KEY_PATTERN
+    send_headers = [p for p in paths["/notifications"]["post"]["parameters"] if p["in"] == "header"]
+    assert send_headers[0]["schema"]["pattern"] == schemas.IDEMPOTENCY_KEY_PATTERN
+    # A query parameter is absent or a string: never null.
+    query = {p["name"]: p["schema"] for p in paths["/me/notifications"]["get"]["parameters"]}
+    assert all(
+        "anyOf" not in schema and schema.get("default", "") is not None for schema in query.values()
+    )
+
+
+def test_credentialed_operations_document_rate_limits(client):
+    """A credential past its budget gets 429 with Retry-After; every answer may carry the
+    RateLimit-* headers."""
+    document = _document(client)
+    assert set(document["components"]["headers"]) == {
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+    }
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            if not operation["security"]:
+                assert "429" not in responses, (method, path)
+                continue
+            limited = responses["429"]
+            assert limited["headers"]["Retry-After"]["required"] is True, (method, path)
+            assert limited["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorResponse"
+            }
+            ok = responses[next(status for status in responses if status.startswith("2"))]
+            assert "RateLimit-Remaining" in ok["headers"], (method, path)

@@ -266,6 +266,10 @@ def test_delete_unknown_webhook_is_404(producer, webhook_id):
         ({"url": "example.com/hook", "events": ["delivery.sent"]}, "url"),
         ({"url": "not a url", "events": ["delivery.sent"]}, "url"),
         ({"url": "https://", "events": ["delivery.sent"]}, "url"),
+        # The document's URL pattern: an ASCII host, no whitespace or control characters.
+        ({"url": "http://[::1]:8080/hook", "events": ["delivery.sent"]}, "url"),
+        ({"url": "https://bücher.example/hook", "events": ["delivery.sent"]}, "url"),
+        ({"url": "https://example.com/a\u00a0b", "events": ["delivery.sent"]}, "url"),
         ({"events": ["delivery.sent"]}, "url"),
         ({"url": "https://example.com/hook", "events": ["notification.sent"]}, "events"),
         ({"url": "https://example.com/hook", "events": ["delivery.sent", "nope"]}, "events"),

@@ -191,7 +191,10 @@ def test_every_priority_is_accepted(producer, priority):
     assert detail(producer, notification_id)["priority"] == priority
 
 
-@pytest.mark.parametrize("url", ["http://example.com", "https://example.com/a/b?x=1"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://example.com", "https://example.com/a/b?x=1", "HTTPS://example.com/café?q=ü#à"],
+)
 def test_http_and_https_action_urls_are_accepted(producer, url):
     [notification_id] = send(producer, to="u1", title="P", action_url=url)
     assert detail(producer, notification_id)["action_url"] == url

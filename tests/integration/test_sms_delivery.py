@@ -41,6 +41,7 @@ def stack(tmp_path_factory, twilio) -> Iterator[Stack]:
 def _reset(twilio):
     twilio.answers.clear()
     twilio.received.clear()
+    twilio.body = b'{"sid": "SM0000", "status": "queued"}'
 
 
 def _settled(stack: Stack, notification_id: str) -> dict:
@@ -87,6 +88,16 @@ def test_a_4xx_fails_at_once(stack, twilio):
     assert (delivery["status"], delivery["attempts"]) == ("failed", 1)
     assert "HTTP 400" in delivery["last_error"]
     assert len(twilio.requests()) == 1
+
+
+def test_a_number_the_provider_quotes_in_its_error_is_not_kept(stack, twilio):
+    stack.call("PUT", "/users/quoted", {"phone": "+15005550009"})
+    twilio.answers.append(400)
+    twilio.body = b'{"code": 21211, "message": "The \'To\' number +15005550009 is not valid."}'
+    [notification_id] = stack.send(to="quoted", title="Hi", channels=["sms"])
+    last_error = _settled(stack, notification_id)["last_error"]
+    assert "The 'To' number [number] is not valid" in last_error
+    assert "5550009" not in last_error
 
 
 def test_a_user_without_a_phone_is_skipped(stack, twilio):

@@ -81,6 +81,17 @@ def test_a_bad_key_is_422(producer):
     assert "key" in error["details"]
 
 
+@pytest.mark.parametrize("method", ["GET", "DELETE", "POST"])
+@pytest.mark.parametrize("key", ["a%00b", "Upper", "x" * 65])
+def test_a_key_no_template_can_have_is_404(producer, method, key):
+    """A NUL in the key reached PostgreSQL, which refused it: a 500."""
+    path = f"/templates/{key}/preview" if method == "POST" else f"/templates/{key}"
+    response = producer.client.open(
+        path, method=method, headers={"Authorization": f"Bearer {producer.credential}"}
+    )
+    assert_error(response, 404, "not_found")
+
+
 def test_preview_renders_every_channel_escaping_only_html(producer, stored):
     preview = producer.post("/templates/comment_reply/preview", json={"context": CONTEXT})
     assert preview.status_code == 200

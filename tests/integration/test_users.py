@@ -284,6 +284,16 @@ def test_token_custom_ttl(producer, ttl):
     _expires_between(response, ttl, before, after)
 
 
+def test_token_ttl_written_as_a_whole_float_is_accepted(producer):
+    """JSON Schema calls 60.0 an integer, and so the document's `integer` promised it; the
+    strict validator refused it with a 422 (found by schemathesis)."""
+    producer.put("/users/u1", json={})
+    before = datetime.now(UTC)
+    response = producer.post("/users/u1/tokens", json={"ttl_seconds": 60.0})
+    after = datetime.now(UTC)
+    _expires_between(response, 60, before, after)
+
+
 @pytest.mark.parametrize("ttl", [0, -1, 86401, "60", 60.5, True, None], ids=repr)
 def test_token_invalid_ttl_is_422(producer, ttl):
     producer.put("/users/u1", json={})

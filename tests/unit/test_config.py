@@ -1,9 +1,11 @@
 """Settings read from the environment."""
 
+import re
+
 import pytest
 from flask import Flask
 
-from app.config import load_config
+from app.config import PROJECT_ROOT, load_config
 
 
 @pytest.mark.parametrize(
@@ -55,3 +57,22 @@ def test_postgres_urls_use_psycopg2(monkeypatch, tmp_path):
     app = Flask(__name__, instance_path=str(tmp_path))
     load_config(app, {"SECRET_KEY": "x" * 40})
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg2://u@h/db"
+
+
+def _settings_read_from_the_environment() -> set[str]:
+    source = (PROJECT_ROOT / "app" / "config.py").read_text()
+    named = set(re.findall(r'(?:environ\.get|_env_bool)\(\s*"([A-Z_]+)"', source))
+    for block in re.finditer(r"_numbers\(([^)]*)\)", source):
+        named |= set(re.findall(r'"([A-Z_]+)"', block.group(1)))
+    return named
+
+
+def test_every_setting_is_documented_in_the_readme_and_the_env_example():
+    settings = _settings_read_from_the_environment()
+    assert {"DATABASE_URL", "RATE_LIMIT_API_KEY", "RETENTION_DAYS", "RELAY_BATCH"} <= settings
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    example = (PROJECT_ROOT / ".env.example").read_text()
+    missing_from_readme = {name for name in settings if f"`{name}`" not in readme}
+    missing_from_example = {name for name in settings if f"{name}=" not in example}
+    assert not missing_from_readme
+    assert not missing_from_example
