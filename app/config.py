@@ -120,6 +120,10 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
         "PUSH_BACKEND": os.environ.get("PUSH_BACKEND")
         or ("webpush" if os.environ.get("VAPID_PRIVATE_KEY") else "console"),
         "CORS_ORIGINS": _origins(os.environ.get("CORS_ORIGINS")),
+        # Embedded (development) sends anywhere, a local webhook receiver included.
+        "ALLOW_PRIVATE_DESTINATIONS": _env_bool(
+            "ALLOW_PRIVATE_DESTINATIONS", database_url.startswith("sqlite")
+        ),
         "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", False),
         "PROXY_FIX_HOPS": int(os.environ.get("PROXY_FIX_HOPS", "0")),
         **_rate_limit_settings(),

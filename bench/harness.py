@@ -65,6 +65,7 @@ def prepared(database: str, **settings: str) -> Iterator[tuple[dict[str, str], s
         # The load is one API key at full speed: a limit would measure itself.
         "RATE_LIMIT_ENABLED": "false",
         "WORKER_METRICS_ADDRESS": "",
+        "ALLOW_PRIVATE_DESTINATIONS": "true",
         **settings,
     }
     flask = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi"]

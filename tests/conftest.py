@@ -150,6 +150,8 @@ def app_config(database_url: str, **overrides: Any) -> dict[str, Any]:
         "REDIS_URL": REDIS_URL,
         "ASYNC_MODE": "threading",
         "DEMO_ENABLED": True,
+        # Every provider and webhook receiver under test listens on 127.0.0.1.
+        "ALLOW_PRIVATE_DESTINATIONS": True,
         **overrides,
     }
 

@@ -1,10 +1,19 @@
 """A local HTTP endpoint standing in for a provider (Twilio, a push service, a webhook
-receiver): it records every request and answers with the statuses it is told to."""
+receiver): it records every request and answers with the statuses it is told to. And a
+browser's side of Web Push: its subscription keys, and VAPID keys for the server."""
 
+import base64
+import json
+import os
 import threading
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import http_ece
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid import Vapid02
 
 from tests.servers import free_port
 
@@ -65,3 +74,43 @@ class Endpoint:
     def requests(self) -> list[Received]:
         with self.lock:
             return list(self.received)
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class Browser:
+    """A browser's push keys: what `PushSubscription.toJSON()` would hand the server."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.auth = os.urandom(16)
+        self.endpoint = endpoint
+
+    def subscription(self) -> dict:
+        public = self.private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        return {
+            "endpoint": self.endpoint,
+            "expirationTime": None,
+            "keys": {"p256dh": b64url(public), "auth": b64url(self.auth)},
+        }
+
+    def decrypt(self, body: bytes) -> dict:
+        plain = http_ece.decrypt(
+            body, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm"
+        )
+        return json.loads(plain)
+
+
+def vapid_keys() -> dict[str, str]:
+    """A fresh VAPID key pair as the two settings."""
+    keys = Vapid02()
+    keys.generate_keys()
+    public = keys.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    private = keys.private_key.private_numbers().private_value.to_bytes(32, "big")
+    return {"VAPID_PUBLIC_KEY": b64url(public), "VAPID_PRIVATE_KEY": b64url(private)}

@@ -31,6 +31,8 @@ def server_environment(database_url: str, redis_url: str | None, **extra: str) -
     env |= {"SECRET_KEY": TEST_SECRET, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url}
     # Several workers run at once in some tests: each would want the default metrics port.
     env["WORKER_METRICS_ADDRESS"] = ""
+    # Every provider and webhook receiver under test listens on 127.0.0.1.
+    env["ALLOW_PRIVATE_DESTINATIONS"] = "true"
     if redis_url:
         env["REDIS_URL"] = redis_url
     return env | extra

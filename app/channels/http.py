@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from flask import current_app
 
+from app.channels.destinations import check_public
 from app.channels.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
@@ -19,6 +20,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> bytes:
     """POST `body` to `url`; the response body, or a delivery error."""
     if not url.startswith(("http://", "https://")):
         raise PermanentDeliveryError(f"not an http(s) URL: {url[:100]}")
+    check_public(url)
     # The scheme is checked above, so urllib's file: and custom schemes cannot be reached.
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     timeout = current_app.config["CHANNEL_TIMEOUT_SECONDS"]

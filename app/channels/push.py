@@ -9,7 +9,13 @@ from flask import current_app
 from pywebpush import WebPushException, webpush
 from sqlalchemy import delete, select
 
-from app.channels.errors import Content, PermanentDeliveryError, TransientDeliveryError
+from app.channels.destinations import check_public
+from app.channels.errors import (
+    Content,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from app.channels.http import without_query
 from app.db import rfc3339
 from app.extensions import db
@@ -51,6 +57,7 @@ def send_push(notification: Notification, user: User, content: Content) -> None:
     delivered, transient, failures, gone = 0, False, [], []
     for subscription in subscriptions:
         try:
+            check_public(subscription.endpoint)
             webpush(
                 subscription_info={
                     "endpoint": subscription.endpoint,
@@ -69,6 +76,9 @@ def send_push(notification: Notification, user: User, content: Content) -> None:
                 gone.append(subscription.id)
             transient |= status is None or status >= 500 or status == 429
             failures.append(f"{status or 'no response'}: {error.message[:200]}")
+        except DeliveryError as error:
+            transient |= isinstance(error, TransientDeliveryError)
+            failures.append(str(error))
         except (OSError, ValueError) as error:
             transient = True
             # The error text names the endpoint, query included, which may carry a token.

@@ -1,50 +1,14 @@
 """Web Push end to end: a real worker sends to a local push service endpoint, which decrypts
 the payload (RFC 8291, aes128gcm) with the browser's keys and checks the VAPID header."""
 
-import base64
-import json
-import os
 from collections.abc import Iterator
 
-import http_ece
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from py_vapid import Vapid02
 
-from tests.providers import Endpoint
+from tests.providers import Browser, Endpoint, vapid_keys
 from tests.stack import Stack
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-class Browser:
-    """A browser's push keys: what `PushSubscription.toJSON()` would hand the server."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.private_key = ec.generate_private_key(ec.SECP256R1())
-        self.auth = os.urandom(16)
-        self.endpoint = endpoint
-
-    def subscription(self) -> dict:
-        public = self.private_key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
-        return {
-            "endpoint": self.endpoint,
-            "expirationTime": None,
-            "keys": {"p256dh": b64url(public), "auth": b64url(self.auth)},
-        }
-
-    def decrypt(self, body: bytes) -> dict:
-        plain = http_ece.decrypt(
-            body, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm"
-        )
-        return json.loads(plain)
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +20,7 @@ def push_service() -> Iterator[Endpoint]:
 
 @pytest.fixture(scope="module")
 def vapid() -> dict[str, str]:
-    keys = Vapid02()
-    keys.generate_keys()
-    public = keys.public_key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    private = keys.private_key.private_numbers().private_value.to_bytes(32, "big")
-    return {"VAPID_PUBLIC_KEY": b64url(public), "VAPID_PRIVATE_KEY": b64url(private)}
+    return vapid_keys()
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import tests.stack
 from tests.conftest import postgres_url
-from tests.providers import Endpoint
+from tests.providers import Browser, Endpoint, b64url
 from tests.realtime_client import Tab
 from tests.servers import free_port
 from tests.smtp import Mailbox
@@ -49,10 +49,6 @@ TWILIO_ACCOUNT_SID = "AC5ec7e75ec7e75ec7e75ec7e75ec7e75e"
 USER_TOKEN_AUDIENCE = "notify:user"
 
 
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
 def _secret(label: str) -> str:
     """A distinctive known value: a label to recognise it by, then RANDOM random characters."""
     return f"{label}-{secrets.token_urlsafe(RANDOM * 3 // 4)}"
@@ -62,7 +58,7 @@ def _public_key(private_key: ec.EllipticCurvePrivateKey) -> str:
     raw = private_key.public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
-    return _b64url(raw)
+    return b64url(raw)
 
 
 @dataclass
@@ -207,7 +203,7 @@ def _settings(log_format: str) -> dict[str, str]:
         "TWILIO_FROM_NUMBER": "+15005550006",
         # What `flask vapid generate` prints: the raw keys, base64url.
         "VAPID_PUBLIC_KEY": _public_key(vapid),
-        "VAPID_PRIVATE_KEY": _b64url(vapid.private_numbers().private_value.to_bytes(32, "big")),
+        "VAPID_PRIVATE_KEY": b64url(vapid.private_numbers().private_value.to_bytes(32, "big")),
         "VAPID_SUBJECT": "mailto:ops@example.com",
         "METRICS_TOKEN": _secret("metrics-token"),
         "MAIL_USERNAME": MAIL_USERNAME,
@@ -237,17 +233,6 @@ def _forged_token(user_id: str, secret: str, expires_in: int) -> str:
 def _changed_tail(key: str) -> str:
     """The key with its last characters changed: the same lookup id, the wrong secret."""
     return key[:-6] + ("BBBBBB" if key.endswith("AAAAAA") else "AAAAAA")
-
-
-def _browser_subscription(endpoint: str) -> dict[str, Any]:
-    return {
-        "endpoint": endpoint,
-        "expirationTime": None,
-        "keys": {
-            "p256dh": _public_key(ec.generate_private_key(ec.SECP256R1())),
-            "auth": _b64url(secrets.token_bytes(16)),
-        },
-    }
 
 
 def _settled(stack: Stack, notification_ids) -> list[dict[str, str]] | None:
@@ -325,7 +310,7 @@ def drive(run: Run, stack: Stack, twilio: Endpoint, push: Endpoint, hooks: Endpo
     }
     for user_id, endpoints in browsers.items():
         for endpoint in endpoints:
-            subscription = _browser_subscription(endpoint)
+            subscription = Browser(endpoint).subscription()
             http("POST", "/me/push-subscriptions", tokens[user_id], 201, subscription)
             keep(Secret("push subscription auth secret", subscription["keys"]["auth"]))
 
