@@ -1,0 +1,80 @@
+"""How a web process serves: the async mode's monkey patching, which must run before any
+other import, and `socketio.run` with options that let one process hold many sockets.
+
+`wsgi.py` serves the product with it; the benchmark's baselines serve theirs with it, so
+all are measured on the same server. Only the standard library is imported at the top,
+since this runs before the patching.
+"""
+
+import os
+import resource
+import warnings
+from typing import Any
+
+ASYNC_MODES = ("eventlet", "gevent")
+"""The modes a web process serves in (the tests' in-process apps use `threading`)."""
+
+
+def monkey_patch(mode: str) -> None:
+    """Patch the standard library for `mode`, psycopg2 included: without that every query
+    blocks the whole process, sockets included."""
+    if mode == "eventlet":
+        # Eventlet announces its bugfix-only status on import; ASYNC_MODE=gevent is the way
+        # off it.
+        warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+        import eventlet
+
+        eventlet.monkey_patch()
+        from psycogreen.eventlet import patch_psycopg
+
+        # eventlet's monkey_patch does it too by default; saying it keeps both modes alike.
+        patch_psycopg()
+    elif mode == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()
+    else:
+        raise SystemExit(f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {mode!r}")
+
+
+def _raise_open_files_limit(max_connections: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + 1024
+    if soft < wanted and (hard == resource.RLIM_INFINITY or soft < hard):
+        limit = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+
+
+def server_options(mode: str, max_connections: int) -> dict[str, object]:
+    """Options of the async server that let one process hold `max_connections` sockets."""
+    _raise_open_files_limit(max_connections)
+    if mode == "eventlet":
+        return {"max_size": max_connections}
+    import socket
+
+    from gevent.pool import Pool
+    from gevent.pywsgi import WSGIHandler
+
+    class NoDelayHandler(WSGIHandler):
+        """gevent writes a response's headers and body separately: with Nagle on, the
+        body waits for the client's delayed ACK, about 40 ms per keep-alive response."""
+
+        def handle(self) -> None:
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            super().handle()
+
+    return {"spawn": Pool(max_connections), "handler_class": NoDelayHandler}
+
+
+def serve(app: Any, socketio: Any, mode: str, max_connections: int) -> None:
+    """Serve `app` with `socketio.run` on HOST:PORT (127.0.0.1:5000 by default)."""
+    socketio.run(
+        app,
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "5000")),
+        log_output=False,
+        **server_options(mode, max_connections),
+    )
