@@ -60,7 +60,7 @@ def announce_send(result: SendResult) -> None:
     """After a send's commit: push the in-app events and queue the channel deliveries.
     Either may fail (Redis down) without undoing the send: tabs catch up, the relay queues."""
     metrics.count_send(result)
-    events.after_commit(events.announce_created, [n.id for n in result.notifications])
+    events.after_commit(events.announce_created, result.notifications, result.unread_counts)
     events.after_commit(enqueue_new, result.queued_deliveries)
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import current_app
 from flask_socketio import SocketIO
-from sqlalchemy import select
 
 from app.api.responses import dump
 from app.api.schemas import NotificationOut
@@ -43,24 +42,20 @@ def after_commit(announce: Callable[..., None], *args: Any) -> None:
         log.exception("could not announce %s after the commit", announce.__name__)
 
 
-def announce_created(notification_ids: list[int]) -> None:
-    """Push `notification` and then the new `unread_count` to each recipient: two queries
-    however many recipients there are. Notifications not in the inbox are not pushed."""
-    if not notification_ids:
-        return
-    notifications = db.session.scalars(
-        select(Notification)
-        .where(Notification.id.in_(notification_ids), Notification.in_app)
-        .order_by(Notification.id)
-    ).all()
+def announce_created(notifications: list[Notification], counts: dict[str, int]) -> None:
+    """Push each in-app notification to its recipient, then their new `unread_count`s, as a
+    send counted them before its commit: no query here, so nothing waits on the database
+    between the commit and the events. Notifications not in the inbox are not pushed."""
     socketio = _socketio()
     for notification in notifications:
-        socketio.emit(
-            "notification",
-            dump(NotificationOut, notification),
-            to=user_room(notification.user_id),
-        )
-    announce_unread_counts([n.user_id for n in notifications])
+        if notification.in_app:
+            socketio.emit(
+                "notification",
+                dump(NotificationOut, notification),
+                to=user_room(notification.user_id),
+            )
+    for user_id, count in counts.items():
+        socketio.emit("unread_count", {"unread_count": count}, to=user_room(user_id))
 
 
 def announce_unread_counts(user_ids: list[str]) -> None:

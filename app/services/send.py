@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, literal, select
 from sqlalchemy.orm import Session
 
 from app import defaults
 from app.api.schemas import SendRequest
 from app.models import Delivery, Notification, Preference, PushSubscription, Template, User
+from app.services.inbox import unread_counts
 from app.services.preferences import opted_out
 from app.services.templates import TemplateRenderError, render
 from app.services.users import upsert_users
@@ -30,19 +31,14 @@ ADDRESS_MISSING = {
 
 
 @dataclass(frozen=True)
-class NewNotification:
-    """A stored notification: its id and its recipient."""
-
-    id: int
-    user_id: str
-
-
-@dataclass(frozen=True)
 class SendResult:
     """What a send stored, and which deliveries now wait for a worker."""
 
     priority: str
-    notifications: list[NewNotification]
+    # Built from what was inserted (not attached to the session), to announce and answer.
+    notifications: list[Notification]
+    # Each in-app recipient's unread count, this send's notifications included.
+    unread_counts: dict[str, int]
     queued_deliveries: list[tuple[int, str]]
     # How many deliveries were stored per (channel, status): `queued` or `skipped`.
     deliveries_by_status: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -77,20 +73,21 @@ class _Recipient:
         return None if has_address[channel] else ADDRESS_MISSING[channel]
 
 
-def _recipients(session: Session, user_ids: list[str]) -> dict[str, _Recipient]:
-    """Users, preferences and push subscriptions of all recipients, in three queries."""
-    users = session.scalars(select(User).where(User.id.in_(user_ids)))
-    preferences = {
-        p.user_id: p
-        for p in session.scalars(select(Preference).where(Preference.user_id.in_(user_ids)))
-    }
-    with_push = set(
-        session.scalars(
-            select(PushSubscription.user_id).where(PushSubscription.user_id.in_(user_ids))
-        )
+def _recipients(session: Session, user_ids: list[str], push: bool) -> dict[str, _Recipient]:
+    """Users with their preferences and, when `push` is sent, whether they have a push
+    subscription: one query (each is a round trip on the send's critical path)."""
+    has_push = (
+        select(PushSubscription.id).where(PushSubscription.user_id == User.id).exists()
+        if push
+        else literal(False)
+    )
+    rows = session.execute(
+        select(User, Preference, has_push)
+        .outerjoin(Preference, Preference.user_id == User.id)
+        .where(User.id.in_(user_ids))
     )
     return {
-        user.id: _Recipient(user, preferences.get(user.id), user.id in with_push) for user in users
+        user.id: _Recipient(user, preference, bool(pushable)) for user, preference, pushable in rows
     }
 
 
@@ -135,7 +132,9 @@ def send_notifications(
     Nothing is committed here."""
     rows_of_users = _recipient_rows(request)
     upsert_users(session, rows_of_users, now)
-    recipients = _recipients(session, [row["id"] for row in rows_of_users])
+    recipients = _recipients(
+        session, [row["id"] for row in rows_of_users], "push" in request.channels
+    )
     contents = _Contents(request, template)
     wants_in_app = "in_app" in request.channels
     rows = [
@@ -166,12 +165,14 @@ def send_notifications(
     )
     ids = list(session.execute(statement, rows).scalars())
     sent = [
-        NewNotification(id=notification_id, user_id=row["user_id"])
+        Notification(id=notification_id, **row)
         for notification_id, row in zip(ids, rows, strict=True)
     ]
+    # Counted inside the transaction, so announcing after the commit needs no query.
+    counts = unread_counts(session, sorted({n.user_id for n in sent if n.in_app}))
     other_channels = [channel for channel in request.channels if channel != "in_app"]
     if not other_channels:
-        return SendResult(request.priority, sent, [])
+        return SendResult(request.priority, sent, counts, [])
     delivery_rows = []
     for notification in sent:
         recipient = recipients[notification.user_id]
@@ -199,5 +200,5 @@ def send_notifications(
         delivery_rows,
     ).all()
     queued = [(row.id, request.priority) for row in stored if row.status == "queued"]
-    counts = Counter((row["channel"], row["status"]) for row in delivery_rows)
-    return SendResult(request.priority, sent, queued, counts)
+    by_status = Counter((row["channel"], row["status"]) for row in delivery_rows)
+    return SendResult(request.priority, sent, counts, queued, by_status)
