@@ -1,5 +1,5 @@
 """How a web process serves: the async mode's monkey patching, which must run before any
-other import, and `socketio.run` with options that let one process hold many sockets.
+other import, and the async server, set up to hold many sockets.
 
 `wsgi.py` serves the product with it; the benchmark's baselines serve theirs with it, so
 all are measured on the same server. Only the standard library is imported at the top,
@@ -48,15 +48,27 @@ def _raise_open_files_limit(max_connections: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
 
 
-def server_options(mode: str, max_connections: int) -> dict[str, object]:
-    """Options of the async server that let one process hold `max_connections` sockets."""
+LISTEN_BACKLOG = 2048
+"""Connections the kernel queues before the server accepts them (eventlet's default is 50: a
+reconnect storm overflowed it and clients waited seconds on SYN retries)."""
+
+
+def serve(app: Any, mode: str, max_connections: int) -> None:
+    """Serve the WSGI `app` (Flask-SocketIO has wrapped it) on HOST:PORT, 127.0.0.1:5000 by
+    default, holding up to `max_connections` connections."""
     _raise_open_files_limit(max_connections)
+    address = (os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "5000")))
     if mode == "eventlet":
-        return {"max_size": max_connections}
+        import eventlet
+        import eventlet.wsgi
+
+        listener = eventlet.listen(address, backlog=LISTEN_BACKLOG)
+        eventlet.wsgi.server(listener, app, log_output=False, max_size=max_connections)
+        return
     import socket
 
     from gevent.pool import Pool
-    from gevent.pywsgi import WSGIHandler
+    from gevent.pywsgi import WSGIHandler, WSGIServer
 
     class NoDelayHandler(WSGIHandler):
         """gevent writes a response's headers and body separately: with Nagle on, the
@@ -66,15 +78,11 @@ def server_options(mode: str, max_connections: int) -> dict[str, object]:
             self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             super().handle()
 
-    return {"spawn": Pool(max_connections), "handler_class": NoDelayHandler}
-
-
-def serve(app: Any, socketio: Any, mode: str, max_connections: int) -> None:
-    """Serve `app` with `socketio.run` on HOST:PORT (127.0.0.1:5000 by default)."""
-    socketio.run(
+    WSGIServer(
+        address,
         app,
-        host=os.environ.get("HOST", "127.0.0.1"),
-        port=int(os.environ.get("PORT", "5000")),
-        log_output=False,
-        **server_options(mode, max_connections),
-    )
+        backlog=LISTEN_BACKLOG,
+        spawn=Pool(max_connections),
+        handler_class=NoDelayHandler,
+        log=None,
+    ).serve_forever()

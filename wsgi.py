@@ -18,7 +18,6 @@ if SERVING:
     serving.monkey_patch(ASYNC_MODE)
 
 from app import create_app  # noqa: E402 - after monkey patching, on purpose
-from app.extensions import socketio  # noqa: E402
 from app.jobs import periodic  # noqa: E402
 
 app = create_app({"ASYNC_MODE": ASYNC_MODE})
@@ -27,4 +26,4 @@ if SERVING:
     if not app.config["REDIS_URL"]:
         # Embedded: no worker process, so this one runs the relay and retention itself.
         periodic.start(app)
-    serving.serve(app, socketio, ASYNC_MODE, app.config["MAX_CONNECTIONS"])
+    serving.serve(app, ASYNC_MODE, app.config["MAX_CONNECTIONS"])

@@ -106,21 +106,19 @@ def test_a_read_on_one_process_reaches_a_tab_on_the_other(cluster, transport, ta
 def test_a_worker_process_emit_reaches_the_tab(cluster, transport, tabs, tmp_path):
     user = f"dan-{transport}"
     tab = open_tab(tabs, cluster.urls[0], cluster.token(user), transport)
-    # A row written without the API, so only the worker's job announces it.
+    # A row written without the API, so only the worker's job announces the new count.
     with psycopg2.connect(cluster.env["DATABASE_URL"]) as connection, connection.cursor() as cur:
         cur.execute(
             "INSERT INTO notifications (user_id, category, title, data, priority, in_app)"
-            " VALUES (%s, 'general', 'from a worker', '{}', 'normal', true) RETURNING id",
+            " VALUES (%s, 'general', 'from a worker', '{}', 'normal', true)",
             (user,),
         )
-        notification_id = cur.fetchone()[0]
     connection.close()
     with worker(cluster.env, tmp_path / "worker.log"):
         queue = Queue("default", connection=Redis.from_url(cluster.redis.url))
-        queue.enqueue("app.realtime.events.announce_created", [notification_id])
-        notification = tab.next("notification", timeout=30)
-    assert notification["id"] == str(notification_id)
-    assert notification["title"] == "from a worker"
+        queue.enqueue("app.realtime.events.announce_unread_counts", [user])
+        count = tab.next("unread_count", timeout=30)
+    assert count == {"unread_count": 1}
 
 
 def test_a_slow_query_blocks_neither_requests_nor_sockets(cluster, tabs):
