@@ -58,7 +58,8 @@ def main(queue_names: list[str]) -> None:
     periodic.start(app)
     worker = AppWorker(queues, connection=connection)
     worker.app = app
-    worker.work(with_scheduler=True)
+    # RQ logs three lines per job at INFO unless told the app's level.
+    worker.work(with_scheduler=True, logging_level=app.config["LOG_LEVEL"].upper())
 
 
 if __name__ == "__main__":

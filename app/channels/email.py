@@ -1,5 +1,6 @@
 """Email through Flask-Mail over SMTP, multipart text and HTML; or to the log (`console`)."""
 
+import functools
 import html
 import logging
 import smtplib
@@ -19,21 +20,26 @@ from app.models import Notification, User
 log = logging.getLogger(__name__)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA store takes tens of milliseconds: once per process, not per email.
+    return ssl.create_default_context()
+
+
 class TimedConnection(Connection):
     """Flask-Mail's SMTP connection with a timeout (a silent server cannot hang a job) and a
     verified TLS certificate (the password goes to the real server or nowhere)."""
 
     def configure_host(self) -> smtplib.SMTP | smtplib.SMTP_SSL:
         timeout = current_app.config["CHANNEL_TIMEOUT_SECONDS"]
-        tls = ssl.create_default_context()
         if self.mail.use_ssl:
             host: smtplib.SMTP = smtplib.SMTP_SSL(
-                self.mail.server, self.mail.port, timeout=timeout, context=tls
+                self.mail.server, self.mail.port, timeout=timeout, context=_tls_context()
             )
         else:
             host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=timeout)
         if self.mail.use_tls:
-            host.starttls(context=tls)
+            host.starttls(context=_tls_context())
         if self.mail.username and self.mail.password:
             host.login(self.mail.username, self.mail.password)
         return host

@@ -113,6 +113,9 @@ def run(kind: str, model: Any, row_id: int, load: Callable[[int], Work]) -> None
     if held is None:
         return
     work = load(row_id)
+    # End the transaction before sending; detached first, the loaded rows keep their values
+    # instead of being expired and read again, one query each.
+    db.session.expunge_all()
     db.session.commit()
     started = time.perf_counter()
     try:
