@@ -1,0 +1,1 @@
+"""Benchmark scenarios: each module has SIZES and run(bench) -> ScenarioResult."""

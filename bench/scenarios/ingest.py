@@ -1,0 +1,400 @@
+"""Scenario 1, ingest (with 8, async modes): POST /notifications with one recipient, in-app,
+stored and emitted, against baselines measured in the same run.
+
+- **Saturation**: a closed loop (C connections from separate generator processes) against 2
+  web processes each of the product, `bare` (parses the JSON, answers 201) and `naive` (the
+  straightforward build); 2xx answers per second after a warmup. Ratios product/bare
+  (target >= 0.33x) and product/naive (>= 3x).
+- **Latency**: an open loop at fractions (25, 50, 75 %) of the product's saturation; each
+  latency runs from the request's due time, so queueing shows (target p99 <= 25 ms at 50 %).
+- **Nothing lost**: every id answered with a 201 is looked up in PostgreSQL (0 missing), and
+  each must have gone out as a `notification` event on the Socket.IO Redis channel (0 missing).
+- **Server CPU per request**: the web processes' CPU seconds (/proc) over their 2xx answers.
+- **Raw ceilings**: redis-benchmark PUBLISH, pgbench one-row INSERT, COPY into notifications.
+- **Async modes** (quick and full): the product again in the other mode, on the same database
+  after the first mode's processes stopped: saturation, and p99 at one fixed rate (50 % of the
+  first mode's saturation) for every mode. Threading is not measured: wsgi.py refuses to
+  serve it.
+"""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg2
+import redis
+
+from app import REALTIME_CHANNEL
+from bench.baselines import processes, raw
+from bench.harness import Bench, Stack
+from bench.load import Load, LoadResult, closed_loop, open_loop
+from bench.report import ScenarioResult
+
+SIZES: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "saturation_seconds": 1.0,
+        "warmup_seconds": 0.3,
+        "open_seconds": 1.0,
+        "fractions": [0.5],
+        "connections": 16,
+        "generators": 1,
+        "users": 100,
+        "other_modes": False,
+        "publishes": 5_000,
+        "pgbench_seconds": 1,
+        "copy_rows": 2_000,
+    },
+    "quick": {
+        "saturation_seconds": 1.5,
+        "warmup_seconds": 0.5,
+        "open_seconds": 1.5,
+        "fractions": [0.25, 0.5, 0.75],
+        "connections": 32,
+        "generators": 2,
+        "users": 1_000,
+        "other_modes": True,
+        "publishes": 20_000,
+        "pgbench_seconds": 2,
+        "copy_rows": 20_000,
+    },
+    "full": {
+        "saturation_seconds": 15.0,
+        "warmup_seconds": 2.0,
+        "open_seconds": 15.0,
+        "fractions": [0.25, 0.5, 0.75],
+        "connections": 32,
+        "generators": 2,
+        "users": 10_000,
+        "other_modes": True,
+        "publishes": 200_000,
+        "pgbench_seconds": 10,
+        "copy_rows": 200_000,
+    },
+}
+"""`fractions` of the saturation to offer in the open loop (0.5 always, for the target);
+`users` recipients cycled through; `other_modes` measures the async modes besides the run's."""
+
+WEB_PROCESSES = 2
+MODES = ("eventlet", "gevent")
+P99_TARGET_MS = 25.0
+BARE_RATIO_TARGET = 0.33
+NAIVE_RATIO_TARGET = 3.0
+PGBENCH_CLIENTS = 16
+PUBLISH_CLIENTS = 50
+NAIVE_CHANNEL = "flask-socketio"
+"""Flask-SocketIO's default Redis channel, which the naive baseline keeps."""
+EVENTS_SETTLE_SECONDS = 5.0
+"""How long events published after the last answer may take to be counted."""
+
+
+@dataclass
+class Saturation:
+    """A closed-loop run against some web processes, and the CPU they spent on it."""
+
+    load: LoadResult
+    cpu_seconds: float
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        """Server CPU per 2xx answer, warmup included on both sides."""
+        answered = sum(n for status, n in self.load.statuses.items() if status.startswith("2"))
+        return self.cpu_seconds * 1000 / max(1, answered)
+
+
+def run(bench: Bench) -> ScenarioResult:
+    """Product, naive and bare at saturation; the product's open-loop latencies; the
+    nothing-lost checks; the raw ceilings; the other async modes. One table."""
+    settings = bench.settings
+    # Others' work on the same cores moves every figure here; the load average says how much.
+    load_average = {"start": os.getloadavg()[0]}
+    fractions = sorted({*settings["fractions"], 0.5})
+    tag = f"ingest-{secrets.token_hex(3)}"
+    bodies = [
+        {"to": f"{tag}-{n}", "title": "Ingest", "body": "one recipient, in-app"}
+        for n in range(settings["users"])
+    ]
+
+    def load(urls: list[str], key: str, collect_ids: bool = True) -> Load:
+        return Load(urls, key, bodies, collect_ids=collect_ids, processes=settings["generators"])
+
+    with bench.stack("ingest", web=WEB_PROCESSES) as stack, _events(stack.env, tag) as events:
+        product = _saturate(load(stack.urls, stack.key), stack.web_processes, settings)
+        rates = {fraction: max(1.0, fraction * product.load.throughput) for fraction in fractions}
+        open_runs = {
+            fraction: open_loop(load(stack.urls, stack.key), rate, settings["open_seconds"])
+            for fraction, rate in rates.items()
+        }
+        with processes.naive(stack.env, WEB_PROCESSES) as (urls, procs):
+            naive = _saturate(load(urls, stack.key), procs, settings)
+        with processes.bare(stack.env, WEB_PROCESSES) as (urls, procs):
+            bare = _saturate(load(urls, stack.key, collect_ids=False), procs, settings)
+        modes = {bench.async_mode: (product, open_runs[0.5])}
+        if settings["other_modes"]:
+            modes |= _other_modes(stack, bench.async_mode, rates[0.5], load, settings)
+        product_loads = [product.load, *open_runs.values()]
+        for mode, (saturated, at_rate) in modes.items():
+            if mode != bench.async_mode:
+                product_loads += [saturated.load, at_rate]
+        product_ids = sum(len(run.ids) for run in product_loads)
+        lost = {
+            "product": (
+                _missing_rows(stack.env["DATABASE_URL"], product_loads),
+                product_ids - events.settle(REALTIME_CHANNEL, product_ids),
+            ),
+            "naive": (
+                _missing_rows(stack.env["DATABASE_URL"], [naive.load]),
+                len(naive.load.ids) - events.settle(NAIVE_CHANNEL, len(naive.load.ids)),
+            ),
+        }
+        ceilings = _ceilings(stack.env, settings)
+        load_average["end"] = os.getloadavg()[0]
+
+    result = ScenarioResult("ingest")
+    _saturation_rows(result, bench.async_mode, {"product": product, "naive": naive, "bare": bare})
+    _latency_rows(result, open_runs, rates)
+    errors = {
+        "product": sum(run.errors for run in product_loads),
+        "naive": naive.load.errors,
+        "bare": bare.load.errors,
+    }
+    _integrity_rows(result, lost, errors)
+    for name, (value, unit) in ceilings.items():
+        result.add(f"raw: {name}", "throughput", value, unit)
+    _mode_rows(result, modes, rates[0.5])
+    result.details |= {
+        "plan": settings | {"web_processes": WEB_PROCESSES, "body": bodies[0]},
+        "load_average_1min": load_average,
+        "rates_per_second": {f"{fraction:.0%}": round(rate, 1) for fraction, rate in rates.items()},
+        "loads": {
+            "product saturation": product.load.summary(),
+            "naive saturation": naive.load.summary(),
+            "bare saturation": bare.load.summary(),
+            **{
+                f"product @{fraction:.0%} sat": run.summary() for fraction, run in open_runs.items()
+            },
+            **{
+                f"product {mode} {kind}": run.summary()
+                for mode, (saturated, at_rate) in modes.items()
+                for kind, run in (("saturation", saturated.load), ("fixed rate", at_rate))
+            },
+        },
+        "cpu_ms_per_request": {
+            "product": round(product.cpu_ms_per_request, 2),
+            "naive": round(naive.cpu_ms_per_request, 2),
+            "bare": round(bare.cpu_ms_per_request, 2),
+        },
+        "lost": {name: {"rows": rows, "emits": emits} for name, (rows, emits) in lost.items()},
+        "raw": {
+            "redis_publish_clients": PUBLISH_CLIENTS,
+            "redis_publish_channel": raw.CHANNEL,
+            "pgbench_clients": PGBENCH_CLIENTS,
+        },
+        "async_modes": {
+            "measured": list(modes),
+            "threading": "not measured: wsgi.py serves only eventlet or gevent",
+        },
+    }
+    for fraction, run in open_runs.items():
+        result.distributions[f"product @{fraction:.0%} sat"] = run.latencies_ms
+    for mode, (_, at_rate) in modes.items():
+        if mode != bench.async_mode:
+            result.distributions[f"product {mode} @{rates[0.5]:.0f}/s"] = at_rate.latencies_ms
+    return result
+
+
+def _saturate(load: Load, procs: list[subprocess.Popen], settings: dict[str, Any]) -> Saturation:
+    """The closed loop at `connections`, and the CPU its servers spent meanwhile."""
+    before = _cpu_seconds(procs)
+    measured = closed_loop(
+        load, settings["connections"], settings["saturation_seconds"], settings["warmup_seconds"]
+    )
+    return Saturation(measured, _cpu_seconds(procs) - before)
+
+
+def _cpu_seconds(procs: list[subprocess.Popen]) -> float:
+    """User and system CPU seconds of these processes so far (/proc/<pid>/stat)."""
+    ticks = 0
+    for proc in procs:
+        with open(f"/proc/{proc.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _other_modes(
+    stack: Stack,
+    first_mode: str,
+    rate: float,
+    load: Callable[[list[str], str], Load],
+    settings: dict[str, Any],
+) -> dict[str, tuple[Saturation, LoadResult]]:
+    """The product in each other async mode, on fresh web processes: saturation, and the
+    open loop at `rate`."""
+    # Stopped first: they would decode every emit of the next processes, on the same cores.
+    for web in stack.web_processes:
+        web.terminate()
+        web.wait(timeout=30)
+    measured = {}
+    for mode in MODES:
+        if mode == first_mode:
+            continue
+        env = stack.env | {"ASYNC_MODE": mode}
+        with processes.product(env, WEB_PROCESSES) as (urls, procs):
+            saturated = _saturate(load(urls, stack.key), procs, settings)
+            at_rate = open_loop(load(urls, stack.key), rate, settings["open_seconds"])
+        measured[mode] = (saturated, at_rate)
+    return measured
+
+
+def _missing_rows(database_url: str, loads: list[LoadResult]) -> int:
+    """How many ids answered with a 201 have no row in notifications."""
+    ids = [int(notification_id) for load in loads for notification_id in load.ids]
+    with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM notifications WHERE id = ANY(%s)", (ids,))
+        found = cursor.fetchone()[0]
+    connection.close()
+    return len(ids) - found
+
+
+class _EventCounter:
+    """Counts the `notification` emits to this run's users on each Socket.IO Redis channel.
+    Pub/sub ignores Redis database numbers, so the rooms are matched by the run's tag."""
+
+    def __init__(self, redis_url: str, tag: str) -> None:
+        self.pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(REALTIME_CHANNEL, NAIVE_CHANNEL)
+        self.room_prefix = f"user:{tag}-"
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.listen, daemon=True)
+        self.thread.start()
+
+    def listen(self) -> None:
+        while not self.stopped.is_set():
+            message = self.pubsub.get_message(timeout=0.2)
+            if message is None:
+                continue
+            try:
+                emit = json.loads(message["data"])
+            except ValueError:
+                continue  # not a Socket.IO emit: someone else's use of the channel name
+            if emit.get("event") == "notification" and str(emit.get("room")).startswith(
+                self.room_prefix
+            ):
+                with self.lock:
+                    self.counts[message["channel"].decode()] += 1
+
+    def settle(self, channel: str, expected: int) -> int:
+        """The count on `channel` once it reaches `expected`, or stops growing."""
+        deadline = time.monotonic() + EVENTS_SETTLE_SECONDS
+        last = -1
+        while time.monotonic() < deadline:
+            with self.lock:
+                count = self.counts[channel]
+            if count >= expected or count == last:
+                return count
+            last = count
+            time.sleep(0.5)
+        return count
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        self.pubsub.close()
+
+
+@contextmanager
+def _events(env: dict[str, str], tag: str) -> Iterator[_EventCounter]:
+    counter = _EventCounter(env["REDIS_URL"], tag)
+    try:
+        yield counter
+    finally:
+        counter.close()
+
+
+def _ceilings(env: dict[str, str], settings: dict[str, Any]) -> dict[str, tuple[float, str]]:
+    """The raw baselines, on the stack's Redis and database."""
+    return {
+        "redis-benchmark PUBLISH": (
+            raw.redis_publish(env["REDIS_URL"], settings["publishes"], PUBLISH_CLIENTS),
+            "ops/s",
+        ),
+        "pgbench 1-row INSERT": (
+            raw.pg_insert(env["DATABASE_URL"], settings["pgbench_seconds"], PGBENCH_CLIENTS),
+            "tx/s",
+        ),
+        "COPY into notifications": (
+            raw.pg_copy(env["DATABASE_URL"], settings["copy_rows"]),
+            "rows/s",
+        ),
+    }
+
+
+def _saturation_rows(result: ScenarioResult, mode: str, runs: dict[str, Saturation]) -> None:
+    for name, run in runs.items():
+        result.add(
+            f"{name}, {WEB_PROCESSES} proc ({mode})", "saturation", run.load.throughput, "req/s"
+        )
+    for name, run in runs.items():
+        result.add(
+            f"{name}, {WEB_PROCESSES} proc", "server CPU per request", run.cpu_ms_per_request, "ms"
+        )
+    product = runs["product"].load.throughput
+    for name, target in (("bare", BARE_RATIO_TARGET), ("naive", NAIVE_RATIO_TARGET)):
+        ratio = product / max(runs[name].load.throughput, 1e-9)
+        result.add(
+            f"product / {name}", "throughput ratio", ratio, "x", f">= {target}x", ratio >= target
+        )
+
+
+def _latency_rows(
+    result: ScenarioResult, open_runs: dict[float, LoadResult], rates: dict[float, float]
+) -> None:
+    for fraction, run in open_runs.items():
+        case = f"product @{fraction:.0%} sat ({rates[fraction]:.0f}/s)"
+        latency = run.percentiles()
+        for name in ("p50", "p99", "p99.9"):
+            if name == "p99" and fraction == 0.5:
+                met = latency[name] <= P99_TARGET_MS
+                result.add(case, name, latency[name], "ms", f"<= {P99_TARGET_MS:.0f} ms", met)
+            else:
+                result.add(case, name, latency[name], "ms")
+
+
+def _integrity_rows(
+    result: ScenarioResult, lost: dict[str, tuple[int, int]], errors: dict[str, int]
+) -> None:
+    for name, (rows, emits) in lost.items():
+        result.add(name, "201s without a row", rows, "rows", "0", rows == 0)
+        result.add(name, "201s without an emit", emits, "events", "0", emits == 0)
+        if rows or emits:
+            print(
+                f"!! ingest: {name} answered 201 for {rows} notifications that have no row, "
+                f"and {emits} that were never emitted",
+                file=sys.stderr,
+            )
+    for name, count in errors.items():
+        result.add(name, "non-2xx answers", count, "answers", "0", count == 0)
+        if count:
+            print(f"!! ingest: {name} gave {count} answers that were not 2xx", file=sys.stderr)
+
+
+def _mode_rows(
+    result: ScenarioResult, modes: dict[str, tuple[Saturation, LoadResult]], rate: float
+) -> None:
+    if len(modes) < 2:
+        return
+    for mode, (saturated, at_rate) in modes.items():
+        result.add(f"async {mode}", "saturation", saturated.load.throughput, "req/s")
+        result.add(f"async {mode}", "server CPU per request", saturated.cpu_ms_per_request, "ms")
+        result.add(f"async {mode} @{rate:.0f}/s", "p99", at_rate.percentiles()["p99"], "ms")
