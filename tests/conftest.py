@@ -19,7 +19,7 @@ from psycopg2 import sql
 from sqlalchemy import text
 
 from app import create_app
-from app.extensions import db
+from app.extensions import db, socketio
 from app.services.credentials import create_api_key
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -199,6 +199,14 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         redis.Redis.from_url(REDIS_URL).flushdb()
         # Each test starts with the full rate-limit budgets (the SQLite app counts in memory).
         request.getfixturevalue("app").extensions["rate_limiter"].reset()
+
+
+@pytest.fixture
+def app_with(app: Flask, database_url: str) -> Iterator[Any]:
+    """Build more apps on the test database with other settings (`app_with(KEY=value)`);
+    afterwards the shared Socket.IO instance points at the session's app again."""
+    yield lambda **overrides: create_app(app_config(database_url, **overrides))
+    socketio.init_app(app, async_mode="threading", client_manager=None)
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import event, func, select, text
 
-from app import create_app, defaults
+from app import defaults
 from app.db import utcnow
-from app.extensions import db, socketio
+from app.extensions import db
 from app.jobs.deliveries import deliver
 from app.models import Delivery, Notification, User
 from app.services import dashboard
 from app.services.credentials import revoke_api_key
-from tests.conftest import REDIS_URL, app_config, assert_error
+from tests.conftest import REDIS_URL, assert_error
 
 NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
 # The window of 24 hours ending with NOW's hour starts at 13:00 the day before.
@@ -596,17 +596,15 @@ def test_dashboard_queries_use_indexes_among_many_rows(app):
         cursor.close()
 
 
-def test_behind_a_trusted_proxy_the_forwarded_scheme_makes_the_cookie_secure(app, database_url):
+def test_behind_a_trusted_proxy_the_forwarded_scheme_makes_the_cookie_secure(app, app_with):
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "notify.example"}
     untrusting = app.test_client().get("/admin", headers=forwarded)
     assert "Secure" not in _set_cookie(untrusting)
-    proxied = create_app(app_config(database_url, PROXY_FIX_HOPS=1))
+    proxied = app_with(PROXY_FIX_HOPS=1)
     trusting = proxied.test_client().get("/admin", headers=forwarded)
     assert "Secure" in _set_cookie(trusting)
-    socketio.init_app(app, async_mode="threading", client_manager=None)
 
 
-def test_secure_cookies_can_be_required_outright(app, database_url):
-    strict = create_app(app_config(database_url, SESSION_COOKIE_SECURE=True))
+def test_secure_cookies_can_be_required_outright(app_with):
+    strict = app_with(SESSION_COOKIE_SECURE=True)
     assert "Secure" in _set_cookie(strict.test_client().get("/admin"))
-    socketio.init_app(app, async_mode="threading", client_manager=None)

@@ -12,10 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue
 from rq.job import Job
 
-from app import create_app
-from app.extensions import socketio
 from app.redis_client import redis_client
-from tests.conftest import PROJECT_ROOT, ApiClient, app_config, assert_error
+from tests.conftest import PROJECT_ROOT, ApiClient, assert_error
 from tests.servers import free_port
 from tests.stack import Stack
 
@@ -118,14 +116,13 @@ def test_rate_limited_requests_are_counted(app, client, producer, monkeypatch):
     assert value(scrape(client), "notify_rate_limited_total", limit="api_key") == before + 1
 
 
-def test_metrics_token_guards_the_page_when_set(app, database_url):
-    guarded = create_app(app_config(database_url, METRICS_TOKEN="scrape-me-0123456789"))
+def test_metrics_token_guards_the_page_when_set(app_with):
+    guarded = app_with(METRICS_TOKEN="scrape-me-0123456789")
     client = guarded.test_client()
     assert_error(client.get("/metrics"), 401, "invalid_credential")
     wrong = client.get("/metrics", headers={"Authorization": "Bearer nope"})
     assert_error(wrong, 401, "invalid_credential")
     scrape(ApiClient(client, "scrape-me-0123456789"))
-    socketio.init_app(app, async_mode="threading", client_manager=None)
 
 
 def _scrape_url(url: str) -> Samples:

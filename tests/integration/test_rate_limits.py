@@ -3,16 +3,14 @@ connects and per socket on client events; 429 in the contract's shape with the h
 client paces itself by, shared through Redis, and never a failure when Redis is down."""
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import socketio as socketio_client
 from flask import Flask
 
-from app import create_app
 from app.extensions import db, socketio
 from app.services.credentials import create_api_key
-from tests.conftest import ApiClient, app_config, assert_error
+from tests.conftest import ApiClient, assert_error
 from tests.servers import free_port, server_environment, web_server
 
 
@@ -75,9 +73,9 @@ def test_a_user_has_one_budget_across_me_routes_and_tabs(app, user_client, monke
     assert bob.get("/me/notifications").status_code == 200
 
 
-def test_cors_lets_other_origins_read_the_pacing_headers(app, database_url, user_client):
+def test_cors_lets_other_origins_read_the_pacing_headers(app_with, user_client):
     token = user_client("ana").credential
-    other_origin = create_app(app_config(database_url, CORS_ORIGINS=["https://shop.example"]))
+    other_origin = app_with(CORS_ORIGINS=["https://shop.example"])
     response = other_origin.test_client().get(
         "/me/unread-count",
         headers={"Origin": "https://shop.example", "Authorization": f"Bearer {token}"},
@@ -90,62 +88,49 @@ def test_cors_lets_other_origins_read_the_pacing_headers(app, database_url, user
         "RateLimit-Reset",
         "Retry-After",
     }
-    socketio.init_app(app, async_mode="threading", client_manager=None)
 
 
-def test_web_processes_share_the_budget_through_redis(app, database_url, api_key, monkeypatch):
+def test_web_processes_share_the_budget_through_redis(app, app_with, api_key):
     if app.config["REDIS_URL"] is None:
         pytest.fail("the test app must use Redis")
     limits = {"RATE_LIMIT_API_KEY": "5 per minute"}
-    first = ApiClient(create_app(app_config(database_url, **limits)).test_client(), api_key)
-    second = ApiClient(create_app(app_config(database_url, **limits)).test_client(), api_key)
+    first = ApiClient(app_with(**limits).test_client(), api_key)
+    second = ApiClient(app_with(**limits).test_client(), api_key)
     statuses = [client.get("/templates").status_code for client in (first, second) * 3]
     assert statuses == [200, 200, 200, 200, 200, 429]
     # Point the shared Socket.IO instance back at the session's app.
-    socketio.init_app(app, async_mode="threading", client_manager=None)
 
 
-def test_sends_go_on_when_the_rate_limit_storage_is_down(database_url, api_key, app):
+def test_sends_go_on_when_the_rate_limit_storage_is_down(app_with, api_key):
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    broken = create_app(
-        app_config(database_url, RATELIMIT_STORAGE_URI=dead_redis, RATE_LIMIT_API_KEY="3/minute")
-    )
+    broken = app_with(RATELIMIT_STORAGE_URI=dead_redis, RATE_LIMIT_API_KEY="3/minute")
     producer = ApiClient(broken.test_client(), api_key)
     response = producer.post("/notifications", json={"to": "ana", "title": "Still sent"})
     assert response.status_code == 201, response.get_json()
     # It counts in memory meanwhile, so the limit still holds.
     statuses = [producer.get("/templates").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
-    socketio.init_app(app, async_mode="threading", client_manager=None)
 
 
-def test_a_limit_that_does_not_parse_stops_the_app_at_start(database_url):
+def test_a_limit_that_does_not_parse_stops_the_app_at_start(app_with):
     with pytest.raises(RuntimeError, match="RATE_LIMIT_USER='lots' is not a rate limit"):
-        create_app(app_config(database_url, RATE_LIMIT_USER="lots"))
+        app_with(RATE_LIMIT_USER="lots")
 
 
-def test_limits_can_be_switched_off(database_url, api_key, app):
-    unlimited = create_app(
-        app_config(database_url, RATELIMIT_ENABLED=False, RATE_LIMIT_API_KEY="1/minute")
-    )
+def test_limits_can_be_switched_off(app_with, api_key):
+    unlimited = app_with(RATELIMIT_ENABLED=False, RATE_LIMIT_API_KEY="1/minute")
     producer = ApiClient(unlimited.test_client(), api_key)
     assert [producer.get("/templates").status_code for _ in range(3)] == [200] * 3
-    socketio.init_app(app, async_mode="threading", client_manager=None)
 
 
 @pytest.fixture
-def socket_app(app: Flask, database_url: str) -> Iterator[Flask]:
+def socket_app(app_with) -> Flask:
     """An app whose Socket.IO limits are low enough to reach in a test."""
-    limited = create_app(
-        app_config(
-            database_url,
-            REDIS_URL=None,
-            RATE_LIMIT_SOCKET_CONNECTS="2 per minute",
-            RATE_LIMIT_SOCKET_EVENTS="3 per minute",
-        )
+    return app_with(
+        REDIS_URL=None,
+        RATE_LIMIT_SOCKET_CONNECTS="2 per minute",
+        RATE_LIMIT_SOCKET_EVENTS="3 per minute",
     )
-    yield limited
-    socketio.init_app(app, async_mode="threading", client_manager=None)
 
 
 def _token(socket_app: Flask, api_key: str, user_id: str) -> str:

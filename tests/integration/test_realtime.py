@@ -4,27 +4,22 @@ Uses Flask-SocketIO's test client on an app without REDIS_URL (emits are deliver
 tests/integration/test_realtime_processes.py covers real servers sharing Redis.
 """
 
-from collections.abc import Iterator
-
 import pytest
 from flask import Flask
 from sqlalchemy import insert
 
-from app import create_app, defaults
+from app import defaults
 from app.db import utcnow
 from app.extensions import db, socketio
 from app.models import Notification
 from app.services.credentials import create_api_key, mint_user_token
-from tests.conftest import NOTIFICATION_FIELDS, TEST_SECRET, ApiClient, app_config, send
+from tests.conftest import NOTIFICATION_FIELDS, TEST_SECRET, ApiClient, send
 
 
 @pytest.fixture
-def rt_app(app: Flask, database_url: str) -> Iterator[Flask]:
+def rt_app(app_with) -> Flask:
     """An app on the migrated test database that emits in-process (no Redis)."""
-    realtime_app = create_app(app_config(database_url, REDIS_URL=None))
-    yield realtime_app
-    # Point the shared Socket.IO instance back at the session's app.
-    socketio.init_app(app, async_mode="threading", client_manager=None)
+    return app_with(REDIS_URL=None)
 
 
 @pytest.fixture

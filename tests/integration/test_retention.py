@@ -2,7 +2,6 @@
 idempotency records, settled webhook events), in batches, and nothing else; tabs hear the
 new unread count; a real worker does it on its own."""
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,12 +10,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from app import create_app
 from app.db import utcnow
 from app.extensions import db, socketio
 from app.jobs.retention import Purged, purge
 from app.models import Delivery, IdempotencyRecord, Notification, WebhookEvent
-from tests.conftest import ApiClient, app_config, send
+from tests.conftest import ApiClient, send
 from tests.stack import Stack
 
 
@@ -127,10 +125,9 @@ def _reader(producer: ApiClient) -> ApiClient:
 
 
 @pytest.fixture
-def rt_app(app: Flask, database_url: str) -> Iterator[Flask]:
+def rt_app(app_with) -> Flask:
     """An app on the test database that emits in-process (no Redis)."""
-    yield create_app(app_config(database_url, REDIS_URL=None, RETENTION_DAYS=30))
-    socketio.init_app(app, async_mode="threading", client_manager=None)
+    return app_with(REDIS_URL=None, RETENTION_DAYS=30)
 
 
 def test_tabs_hear_the_unread_count_drop_when_unread_notifications_expire(rt_app, api_key):
