@@ -80,6 +80,7 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
         "DEMO_ENABLED": _env_bool("DEMO_ENABLED", database_url.startswith("sqlite")),
         "MAX_CONNECTIONS": int(os.environ.get("MAX_CONNECTIONS", defaults.MAX_CONNECTIONS)),
         **_numbers(
+            "API_KEY_CACHE_SECONDS",
             "DELIVERY_MAX_ATTEMPTS",
             "DELIVERY_RETRY_BASE_SECONDS",
             "DELIVERY_RETRY_MAX_SECONDS",
@@ -141,6 +142,9 @@ def _engine_options(database_url: str) -> dict[str, Any]:
     if database_url.startswith("postgresql"):
         # A database host that does not answer fails the request (503) instead of hanging it.
         options["connect_args"] = {"connect_timeout": defaults.DATABASE_CONNECT_TIMEOUT_SECONDS}
+        pool = _numbers("DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW")
+        options["pool_size"] = pool["DATABASE_POOL_SIZE"]
+        options["max_overflow"] = pool["DATABASE_MAX_OVERFLOW"]
     return options
 
 

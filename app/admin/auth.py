@@ -20,6 +20,7 @@ from app.api.auth import CHALLENGE, authenticate
 from app.api.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey
+from app.services.credentials import VerifiedApiKey
 
 log = logging.getLogger(__name__)
 COOKIE_NAME = "notify_admin"
@@ -73,7 +74,7 @@ def csrf_ok(token: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), token.encode())
 
 
-def sign_in(key: ApiKey) -> None:
+def sign_in(key: VerifiedApiKey) -> None:
     """Start a fresh session for `key`, with a new CSRF token."""
     session.clear()
     session[_KEY_ID] = key.id

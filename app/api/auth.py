@@ -60,7 +60,9 @@ def authenticate(required: Credential) -> None:
         if is_token:
             _verified(lambda: read_user_token(secret, credential).user_id)
             raise ApiError(403, "forbidden", "a user token cannot use producer routes")
-        api_key = verify_api_key(db.session, credential)
+        api_key = verify_api_key(
+            db.session, credential, current_app.config["API_KEY_CACHE_SECONDS"]
+        )
         if api_key is None:
             raise _unauthorized("invalid_credential", "the credential is not valid")
         g.api_key = api_key

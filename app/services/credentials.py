@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -40,17 +41,47 @@ def create_api_key(session: Session, name: str) -> NewApiKey:
     return NewApiKey(record=record, secret=secret)
 
 
-def verify_api_key(session: Session, secret: str) -> ApiKey | None:
-    """The live key that `secret` is, or None. The hash comparison takes constant time."""
+@dataclass(frozen=True)
+class VerifiedApiKey:
+    """A live API key, as a request needs it."""
+
+    id: int
+    name: str
+
+
+# Keys this process verified lately, by the hash of their secret: (monotonic time, key).
+_recently_verified: dict[str, tuple[float, VerifiedApiKey]] = {}
+RECENTLY_VERIFIED_LIMIT = 10_000
+
+
+def verify_api_key(
+    session: Session, secret: str, reuse_seconds: float = 0
+) -> VerifiedApiKey | None:
+    """The live key that `secret` is, or None. The hash comparison takes constant time.
+
+    A key this process verified less than `reuse_seconds` ago is not read again (a send would
+    otherwise spend a round trip on it): a key revoked by another process stops working here
+    within that time, one revoked by this process at once."""
     if not secret.startswith(defaults.API_KEY_PREFIX):
         return None
+    digest = _hash(secret)
+    recent = _recently_verified.get(digest)
+    if recent is not None and time.monotonic() - recent[0] < reuse_seconds:
+        return recent[1]
     lookup = secret[len(defaults.API_KEY_PREFIX) :].split("_", 1)[0]
-    record = session.scalar(select(ApiKey).where(ApiKey.lookup == lookup))
-    if record is None or record.revoked_at is not None:
+    record = session.execute(
+        select(ApiKey.id, ApiKey.name, ApiKey.key_hash).where(
+            ApiKey.lookup == lookup, ApiKey.revoked_at.is_(None)
+        )
+    ).first()
+    if record is None or not hmac.compare_digest(record.key_hash, digest):
+        _recently_verified.pop(digest, None)
         return None
-    if not hmac.compare_digest(record.key_hash, _hash(secret)):
-        return None
-    return record
+    verified = VerifiedApiKey(record.id, record.name)
+    if len(_recently_verified) >= RECENTLY_VERIFIED_LIMIT:
+        _recently_verified.clear()
+    _recently_verified[digest] = (time.monotonic(), verified)
+    return verified
 
 
 def revoke_api_key(session: Session, key_id_or_name: str) -> list[ApiKey]:
@@ -64,6 +95,7 @@ def revoke_api_key(session: Session, key_id_or_name: str) -> list[ApiKey]:
     now = utcnow()
     for record in revoked:
         record.revoked_at = now
+    _recently_verified.clear()
     return revoked
 
 

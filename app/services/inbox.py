@@ -5,8 +5,8 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, ScalarSelect, Select, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from app.api.schemas import InboxQuery
 from app.db import parse_id
@@ -125,6 +125,21 @@ def unread_counts(session: Session, user_ids: list[str]) -> dict[str, int]:
         )
         counts.update({user_id: count for user_id, count in rows})
     return counts
+
+
+def unread_count_of(user_id: ColumnElement[str]) -> ScalarSelect[int]:
+    """The unread count of the user in `user_id`, as a subquery correlated to its table."""
+    unread = aliased(Notification, name="unread")
+    return (
+        select(func.count())
+        .where(
+            unread.user_id == user_id,
+            unread.in_app,
+            unread.read_at.is_(None),
+            unread.archived_at.is_(None),
+        )
+        .scalar_subquery()
+    )
 
 
 def unread_count(session: Session, user_id: str) -> int:

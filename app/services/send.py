@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, literal, select
+from sqlalchemy import Select, bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
 from app import defaults
 from app.api.schemas import SendRequest
 from app.models import Delivery, Notification, Preference, PushSubscription, Template, User
-from app.services.inbox import unread_counts
+from app.services.inbox import unread_count_of
 from app.services.preferences import opted_out
 from app.services.templates import TemplateRenderError, render
 from app.services.users import upsert_users
@@ -58,6 +58,8 @@ class _Recipient:
     user: User
     preference: Preference | None
     has_push: bool
+    # In-app notifications unread before this send.
+    unread: int
 
     def skip_reason(self, channel: str, request: SendRequest) -> str | None:
         """Why this channel is skipped for this user, or None to deliver."""
@@ -73,22 +75,48 @@ class _Recipient:
         return None if has_address[channel] else ADDRESS_MISSING[channel]
 
 
-def _recipients(session: Session, user_ids: list[str], push: bool) -> dict[str, _Recipient]:
-    """Users with their preferences and, when `push` is sent, whether they have a push
-    subscription: one query (each is a round trip on the send's critical path)."""
+def _stored_recipients_query(push: bool) -> Select:
     has_push = (
         select(PushSubscription.id).where(PushSubscription.user_id == User.id).exists()
         if push
         else literal(False)
     )
-    rows = session.execute(
-        select(User, Preference, has_push)
+    return (
+        select(User, Preference, has_push, unread_count_of(User.id))
         .outerjoin(Preference, Preference.user_id == User.id)
-        .where(User.id.in_(user_ids))
+        .where(User.id.in_(bindparam("user_ids", expanding=True)))
+        # Read again after an upsert in the same transaction changed them.
+        .execution_options(populate_existing=True)
     )
+
+
+# Built once: building them is a good part of a small send's time.
+STORED_RECIPIENTS = {push: _stored_recipients_query(push) for push in (False, True)}
+
+
+def _stored_recipients(session: Session, user_ids: list[str], push: bool) -> dict[str, _Recipient]:
+    """The stored users among `user_ids`, each with their preferences, unread count and, when
+    `push` is sent, whether they have a push subscription: one query, since each is a round
+    trip on the send's critical path."""
+    rows = session.execute(STORED_RECIPIENTS[push], {"user_ids": user_ids})
     return {
-        user.id: _Recipient(user, preference, bool(pushable)) for user, preference, pushable in rows
+        user.id: _Recipient(user, preference, bool(pushable), unread)
+        for user, preference, pushable, unread in rows
     }
+
+
+def _recipients(
+    session: Session, request: SendRequest, rows_of_users: list[dict[str, Any]], now: datetime
+) -> dict[str, _Recipient]:
+    """Every recipient, stored first: unknown users are created and inline fields written.
+    When all are known and nothing is inline (most sends), that is a single query."""
+    push = "push" in request.channels
+    recipients = _stored_recipients(session, [row["id"] for row in rows_of_users], push)
+    to_write = [row for row in rows_of_users if len(row) > 1 or row["id"] not in recipients]
+    if to_write:
+        upsert_users(session, to_write, now)
+        recipients |= _stored_recipients(session, [row["id"] for row in to_write], push)
+    return recipients
 
 
 class _Contents:
@@ -131,10 +159,7 @@ def send_notifications(
     locale and the channel parts ride on the deliveries. Raises `TemplateRenderError`.
     Nothing is committed here."""
     rows_of_users = _recipient_rows(request)
-    upsert_users(session, rows_of_users, now)
-    recipients = _recipients(
-        session, [row["id"] for row in rows_of_users], "push" in request.channels
-    )
+    recipients = _recipients(session, request, rows_of_users, now)
     contents = _Contents(request, template)
     wants_in_app = "in_app" in request.channels
     rows = [
@@ -168,8 +193,8 @@ def send_notifications(
         Notification(id=notification_id, **row)
         for notification_id, row in zip(ids, rows, strict=True)
     ]
-    # Counted inside the transaction, so announcing after the commit needs no query.
-    counts = unread_counts(session, sorted({n.user_id for n in sent if n.in_app}))
+    # Known before the commit, so announcing after it needs no query.
+    counts = {n.user_id: recipients[n.user_id].unread + 1 for n in sent if n.in_app}
     other_channels = [channel for channel in request.channels if channel != "in_app"]
     if not other_channels:
         return SendResult(request.priority, sent, counts, [])

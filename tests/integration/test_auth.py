@@ -8,11 +8,11 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app import defaults
 from app.extensions import db
-from app.models import Notification, User
+from app.models import ApiKey, Notification, User
 from app.services.credentials import create_api_key, mint_user_token, revoke_api_key
 from tests.conftest import ApiClient, assert_error, send
 
@@ -143,6 +143,40 @@ def test_revoked_api_key_is_401(app, client, producer, api_key):
     assert count_rows(app, Notification) == 0
     # Only the revoked key stops working.
     assert ApiClient(client, other).get("/users/u1").status_code == 200
+
+
+def revoke_behind_the_app(app, name: str) -> None:
+    """Revoke a key as another process would: in the database, unseen by this one."""
+    with app.app_context():
+        db.session.execute(update(ApiKey).where(ApiKey.name == name).values(revoked_at=func.now()))
+        db.session.commit()
+
+
+def test_key_revoked_by_another_process_stops_within_the_cache_time(app_with, database_url):
+    application = app_with(API_KEY_CACHE_SECONDS=0.5)
+    with application.app_context():
+        secret = create_api_key(db.session, "cached").secret
+        db.session.commit()
+    producer = ApiClient(application.test_client(), secret)
+    assert producer.put("/users/u1", json={}).status_code == 201
+    revoke_behind_the_app(application, "cached")
+    # Verified a moment ago: trusted without reading the key again...
+    assert producer.get("/users/u1").status_code == 200
+    time.sleep(0.6)
+    # ...until the cache time is up.
+    assert_unauthorized(producer.get("/users/u1"), "invalid_credential")
+    assert_unauthorized(producer.post("/notifications", json={"to": "u1", "title": "x"}))
+
+
+def test_key_cache_off_reads_the_key_on_every_request(app_with):
+    application = app_with(API_KEY_CACHE_SECONDS=0)
+    with application.app_context():
+        secret = create_api_key(db.session, "uncached").secret
+        db.session.commit()
+    producer = ApiClient(application.test_client(), secret)
+    assert producer.put("/users/u1", json={}).status_code == 201
+    revoke_behind_the_app(application, "uncached")
+    assert_unauthorized(producer.get("/users/u1"), "invalid_credential")
 
 
 # The wrong kind of credential
