@@ -6,6 +6,7 @@ all are measured on the same server. Only the standard library is imported at th
 since this runs before the patching.
 """
 
+import gc
 import os
 import resource
 import warnings
@@ -57,6 +58,10 @@ def serve(app: Any, mode: str, max_connections: int) -> None:
     """Serve the WSGI `app` (Flask-SocketIO has wrapped it) on HOST:PORT, 127.0.0.1:5000 by
     default, holding up to `max_connections` connections."""
     _raise_open_files_limit(max_connections)
+    # What start-up made (modules, the app, SQLAlchemy's and pydantic's caches) lives as long
+    # as the process: out of the collector's sight, a full collection stops walking it all
+    # (it cost a 2,000-recipient send a fifth of its time).
+    gc.freeze()
     address = (os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "5000")))
     if mode == "eventlet":
         import eventlet

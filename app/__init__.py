@@ -3,7 +3,6 @@
 from typing import Any
 
 from flask import Flask
-from socketio import RedisManager
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import (
@@ -20,6 +19,8 @@ from app.config import load_config
 from app.db import init_app as init_database
 from app.extensions import db, mail, migrate, socketio
 from app.jobs.queue import init_app as init_job_queue
+from app.realtime import compression
+from app.realtime.bus import BatchingRedisManager
 from app.redis_client import init_app as init_redis
 from app.web.demo import bp as web_bp
 
@@ -40,10 +41,13 @@ def register_extensions(app: Flask) -> None:
         app,
         async_mode=app.config["ASYNC_MODE"],
         # Always given, so building a second app never inherits the first one's queue.
-        client_manager=RedisManager(redis_url, channel=REALTIME_CHANNEL) if redis_url else None,
+        client_manager=(
+            BatchingRedisManager(redis_url, channel=REALTIME_CHANNEL) if redis_url else None
+        ),
         cors_allowed_origins=app.config["CORS_ORIGINS"],
         max_http_buffer_size=app.config["SOCKET_MAX_MESSAGE_BYTES"],
     )
+    compression.init_app(app)
 
 
 def trust_proxies(app: Flask) -> None:

@@ -126,6 +126,7 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
             "ALLOW_PRIVATE_DESTINATIONS", database_url.startswith("sqlite")
         ),
         "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", False),
+        "SOCKET_COMPRESSION": _env_bool("SOCKET_COMPRESSION", False),
         "PROXY_FIX_HOPS": int(os.environ.get("PROXY_FIX_HOPS", "0")),
         **_rate_limit_settings(),
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,

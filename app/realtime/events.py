@@ -13,12 +13,14 @@ from typing import Any
 from flask import current_app
 from flask_socketio import SocketIO
 
-from app.api.responses import dump
+from app.api.responses import dump, dump_many
 from app.api.schemas import NotificationOut
 from app.db import rfc3339
 from app.extensions import db
 from app.models import Notification
+from app.realtime.bus import BatchingRedisManager
 from app.services.inbox import unread_count, unread_counts
+from app.services.send import StoredNotification
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,17 @@ def _socketio() -> SocketIO:
     return current_app.extensions["socketio"]
 
 
+def _emit_all(emits: list[tuple[str, Any, str]]) -> None:
+    """Emit each (event, data, room), on the Redis bus in as few messages as it takes."""
+    socketio = _socketio()
+    manager = socketio.server.manager
+    if isinstance(manager, BatchingRedisManager):
+        manager.emit_many(emits)
+        return
+    for event, data, room in emits:
+        socketio.emit(event, data, to=room)
+
+
 def after_commit(announce: Callable[..., None], *args: Any) -> None:
     """Run an announcement for work already committed. If it fails (Redis down, say) the
     work stands: the failure is logged, and tabs catch up from `last_id` when they reconnect.
@@ -42,41 +55,49 @@ def after_commit(announce: Callable[..., None], *args: Any) -> None:
         log.exception("could not announce %s after the commit", announce.__name__)
 
 
-def announce_created(notifications: list[Notification], counts: dict[str, int]) -> None:
+def announce_created(notifications: list[StoredNotification], counts: dict[str, int]) -> None:
     """Push each in-app notification to its recipient, then their new `unread_count`s, as a
     send counted them before its commit: no query here, so nothing waits on the database
     between the commit and the events. Notifications not in the inbox are not pushed."""
-    socketio = _socketio()
-    for notification in notifications:
-        if notification.in_app:
-            socketio.emit(
-                "notification",
-                dump(NotificationOut, notification),
-                to=user_room(notification.user_id),
-            )
-    for user_id, count in counts.items():
-        socketio.emit("unread_count", {"unread_count": count}, to=user_room(user_id))
+    in_app = [n for n in notifications if n.in_app]
+    payloads = dump_many(NotificationOut, in_app)
+    _emit_all(
+        [
+            ("notification", payload, user_room(n.user_id))
+            for n, payload in zip(in_app, payloads, strict=True)
+        ]
+        + [
+            ("unread_count", {"unread_count": count}, user_room(user_id))
+            for user_id, count in counts.items()
+        ]
+    )
 
 
 def announce_unread_counts(user_ids: list[str]) -> None:
     """Push each user's current `unread_count`, counted in one query."""
-    socketio = _socketio()
-    for user_id, count in unread_counts(db.session, user_ids).items():
-        socketio.emit("unread_count", {"unread_count": count}, to=user_room(user_id))
+    _emit_all(
+        [
+            ("unread_count", {"unread_count": count}, user_room(user_id))
+            for user_id, count in unread_counts(db.session, user_ids).items()
+        ]
+    )
 
 
 def announce_updated(notification: Notification) -> None:
     """Push a notification's new read, seen and archive state, and the unread count."""
     state = dump(NotificationOut, notification)
     room = user_room(notification.user_id)
-    socketio = _socketio()
-    socketio.emit(
-        "notification_updated",
-        {key: state[key] for key in ("id", "seen_at", "read_at", "archived_at")},
-        to=room,
-    )
     count = unread_count(db.session, notification.user_id)
-    socketio.emit("unread_count", {"unread_count": count}, to=room)
+    _emit_all(
+        [
+            (
+                "notification_updated",
+                {key: state[key] for key in ("id", "seen_at", "read_at", "archived_at")},
+                room,
+            ),
+            ("unread_count", {"unread_count": count}, room),
+        ]
+    )
 
 
 def announce_many_updated(
@@ -87,11 +108,11 @@ def announce_many_updated(
     if not ids:
         return
     room = user_room(user_id)
-    socketio = _socketio()
     payload = {"ids": [str(i) for i in ids], field: rfc3339(when)}
-    socketio.emit("notification_updated", payload, to=room)
+    emits: list[tuple[str, Any, str]] = [("notification_updated", payload, room)]
     if count is not None:
-        socketio.emit("unread_count", {"unread_count": count}, to=room)
+        emits.append(("unread_count", {"unread_count": count}, room))
+    _emit_all(emits)
 
 
 def forget_user(user_id: str) -> None:

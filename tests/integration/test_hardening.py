@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from app.extensions import db, socketio
+from app.extensions import db
 from app.models import PushSubscription
+from app.realtime import events
 from tests.conftest import ApiClient, app_config, assert_error, send
 
 
@@ -141,7 +142,7 @@ def test_a_failed_announcement_does_not_undo_the_send(app, producer, monkeypatch
     def broken_emit(*args, **kwargs):
         raise ConnectionError("message queue down")
 
-    monkeypatch.setattr(socketio, "emit", broken_emit)
+    monkeypatch.setattr(events, "_emit_all", broken_emit)
     response = producer.post("/notifications", json={"to": "ana", "title": "still stored"})
     assert response.status_code == 201
     notification_id = response.get_json()["notifications"][0]["id"]

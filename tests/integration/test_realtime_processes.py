@@ -13,6 +13,7 @@ import pytest
 from redis import Redis
 from rq import Queue
 
+from app.realtime.bus import EMITS_PER_MESSAGE
 from tests.conftest import drop_postgres_database, recreate_postgres_database
 from tests.realtime_client import Tab
 from tests.servers import (
@@ -79,6 +80,22 @@ def test_send_through_one_process_reaches_a_tab_on_the_other(cluster, transport,
     assert notification["user_id"] == user
     assert ana.next("unread_count")["unread_count"] >= 1
     assert [name for name, _ in ben.drain()] == []
+
+
+def test_a_large_send_reaches_every_recipient_on_the_other_process(cluster, tabs):
+    """Emits cross the bus in chunks: recipients in the first, a middle and the last one."""
+    users = [f"many-{n}" for n in range(2 * EMITS_PER_MESSAGE + 100)]
+    watched = {users[0], users[EMITS_PER_MESSAGE + 1], users[-1]}
+    opened = {
+        user: open_tab(tabs, cluster.urls[0], cluster.token(user), "websocket") for user in watched
+    }
+    ids = cluster.send(1, to=users, title="to many")
+    assert len(ids) == len(users)
+    for user, tab in opened.items():
+        notification = tab.next("notification")
+        assert notification["user_id"] == user
+        assert notification["id"] == ids[users.index(user)]
+        assert tab.next("unread_count") == {"unread_count": 1}
 
 
 def test_a_read_on_one_process_reaches_a_tab_on_the_other(cluster, transport, tabs):
