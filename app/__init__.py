@@ -7,6 +7,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import (
     cli,
+    defaults,
     rate_limits,
     realtime,  # noqa: F401 - registers the Socket.IO handlers before init_app
     request_log,
@@ -22,6 +23,7 @@ from app.jobs.queue import init_app as init_job_queue
 from app.realtime import compression
 from app.realtime.bus import BatchingRedisManager
 from app.redis_client import init_app as init_redis
+from app.services.coalesce import SendCoalescer
 from app.web.demo import bp as web_bp
 
 REALTIME_CHANNEL = "notify-socketio"
@@ -48,6 +50,7 @@ def register_extensions(app: Flask) -> None:
         max_http_buffer_size=app.config["SOCKET_MAX_MESSAGE_BYTES"],
     )
     compression.init_app(app)
+    app.extensions["send_coalescer"] = SendCoalescer(defaults.SEND_BATCH_MAX_RECIPIENTS)
 
 
 def trust_proxies(app: Flask) -> None:

@@ -50,6 +50,9 @@ SEEN_IDS_MAX = 1_000
 
 API_KEY_PREFIX = "nk_"
 """Leading text of every API key, so keys are recognisable in logs and secret scanners."""
+SEND_BATCH_MAX_RECIPIENTS = 1_000
+"""Recipients one transaction takes from the sends waiting to be stored together (a send with
+more goes alone)."""
 API_KEY_CACHE_SECONDS = 5.0
 """How long a web process trusts an API key it verified without reading it again; revoking a
 key takes effect in other processes within this time (0 reads it on every request)."""

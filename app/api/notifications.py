@@ -2,7 +2,7 @@
 
 import re
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy import select
 
 from app import defaults, metrics
@@ -16,7 +16,7 @@ from app.jobs.deliveries import enqueue_new
 from app.models import Delivery, Notification, Template
 from app.realtime import events
 from app.services import idempotency
-from app.services.send import SendResult, send_notifications
+from app.services.send import Send, SendResult, send_notifications
 from app.services.templates import TemplateRenderError
 
 bp = Blueprint("notifications", __name__)
@@ -98,15 +98,20 @@ def send(body: schemas.SendRequest) -> Response:
             response = respond(schemas.SendResponse, replay.body, replay.status)
             response.headers["Idempotent-Replayed"] = "true"
             return response
+    outgoing = Send(body, now, _template_of(body))
     try:
-        result = send_notifications(db.session, body, now, _template_of(body))
+        if key is None:
+            result = current_app.extensions["send_coalescer"].send(db.session, outgoing)
+        else:
+            # Claimed in this request's transaction: the send must commit in that same one.
+            [result] = send_notifications(db.session, [outgoing])
     except TemplateRenderError as error:
         db.session.rollback()
         raise validation_failed({error.field: error.message}) from error
     payload = dump(schemas.SendResponse, {"notifications": result.notifications})
     if key is not None:
         idempotency.record(db.session, g.api_key.id, key, 201, payload)
-    db.session.commit()
+        db.session.commit()
     announce_send(result)
     return respond(schemas.SendResponse, payload, 201)
 

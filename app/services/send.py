@@ -1,5 +1,5 @@
 """Sending: one notification per recipient, routed per channel and written in bulk within the
-caller's transaction."""
+caller's transaction, for one send or for many at once."""
 
 from collections import Counter
 from dataclasses import dataclass, field
@@ -63,12 +63,22 @@ class SendResult:
     deliveries_by_status: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-def _recipient_rows(request: SendRequest) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Send:
+    """One send request, the stored template it names (if any), and when it was made."""
+
+    request: SendRequest
+    now: datetime
+    template: Template | None = None
+
+
+def _recipient_rows(requests: list[SendRequest]) -> list[dict[str, Any]]:
     """One upsert row per distinct user, in first-seen order; inline fields merge, later win."""
     rows: dict[str, dict[str, Any]] = {}
-    for recipient in request.to:
-        row = rows.setdefault(recipient.user_id, {"id": recipient.user_id})
-        row.update(recipient.model_dump(include=recipient.model_fields_set - {"user_id"}))
+    for request in requests:
+        for recipient in request.to:
+            row = rows.setdefault(recipient.user_id, {"id": recipient.user_id})
+            row.update(recipient.model_dump(include=recipient.model_fields_set - {"user_id"}))
     return list(rows.values())
 
 
@@ -136,11 +146,10 @@ def _stored_recipients(session: Session, user_ids: list[str], push: bool) -> dic
 
 
 def _recipients(
-    session: Session, request: SendRequest, rows_of_users: list[dict[str, Any]], now: datetime
+    session: Session, push: bool, rows_of_users: list[dict[str, Any]], now: datetime
 ) -> dict[str, _Recipient]:
     """Every recipient, stored first: unknown users are created and inline fields written.
     When all are known and nothing is inline (most sends), that is a single query."""
-    push = "push" in request.channels
     recipients = _stored_recipients(session, [row["id"] for row in rows_of_users], push)
     to_write = [row for row in rows_of_users if len(row) > 1 or row["id"] not in recipients]
     if to_write:
@@ -179,62 +188,50 @@ class _Contents:
         raise TemplateRenderError("channels", "the template has no part to title it with")
 
 
-def send_notifications(
-    session: Session, request: SendRequest, now: datetime, template: Template | None = None
-) -> SendResult:
-    """Store one notification per distinct recipient (creating unknown users). Each channel is
-    routed here: in-app is the notification itself; every other channel gets a delivery,
-    `queued` for a worker or `skipped` (opted out, no address) with the reason. Preferences
-    do not apply to `critical`. With a template, each part is rendered in the recipient's
-    locale and the channel parts ride on the deliveries. Raises `TemplateRenderError`.
-    Nothing is committed here."""
-    rows_of_users = _recipient_rows(request)
-    recipients = _recipients(session, request, rows_of_users, now)
-    contents = _Contents(request, template)
+def _notification_rows(
+    send: Send, recipients: dict[str, _Recipient], contents: _Contents
+) -> list[dict[str, Any]]:
+    request = send.request
     wants_in_app = "in_app" in request.channels
-    rows = [
-        {
-            "user_id": row["id"],
-            "category": request.category,
-            **dict(
-                zip(
-                    ("title", "body"),
-                    contents.title_and_body(recipients[row["id"]].locale),
-                    strict=True,
-                )
-            ),
-            "data": request.data,
-            "action_url": request.action_url,
-            "priority": request.priority,
-            "in_app": wants_in_app
-            and (
-                request.priority == "critical"
-                or opted_out(recipients[row["id"]].preference, "in_app", request.category) is None
-            ),
-            "created_at": now,
-        }
-        for row in rows_of_users
-    ]
-    statement = insert(Notification.__table__).returning(
-        Notification.__table__.c.id, sort_by_parameter_order=True
-    )
-    ids = list(session.execute(statement, rows).scalars())
-    sent = [
-        StoredNotification(id=notification_id, **row)
-        for notification_id, row in zip(ids, rows, strict=True)
-    ]
-    # Known before the commit, so announcing after it needs no query.
-    counts = {n.user_id: recipients[n.user_id].unread + 1 for n in sent if n.in_app}
+    rows = []
+    for user_id in dict.fromkeys(recipient.user_id for recipient in request.to):
+        recipient = recipients[user_id]
+        title, body = contents.title_and_body(recipient.locale)
+        in_app = wants_in_app and (
+            request.priority == "critical"
+            or opted_out(recipient.preference, "in_app", request.category) is None
+        )
+        rows.append(
+            {
+                "user_id": user_id,
+                "category": request.category,
+                "title": title,
+                "body": body,
+                "data": request.data,
+                "action_url": request.action_url,
+                "priority": request.priority,
+                "in_app": in_app,
+                "created_at": send.now,
+            }
+        )
+    return rows
+
+
+def _delivery_rows(
+    send: Send,
+    notifications: list[StoredNotification],
+    recipients: dict[str, _Recipient],
+    contents: _Contents,
+) -> list[dict[str, Any]]:
+    request = send.request
     other_channels = [channel for channel in request.channels if channel != "in_app"]
-    if not other_channels:
-        return SendResult(request.priority, sent, counts, [])
-    delivery_rows = []
-    for notification in sent:
+    rows = []
+    for notification in notifications:
         recipient = recipients[notification.user_id]
+        rendered = contents.rendered(recipient.locale)
         for channel in other_channels:
             reason = recipient.skip_reason(channel, request)
-            rendered = contents.rendered(recipient.locale)
-            delivery_rows.append(
+            rows.append(
                 {
                     "notification_id": notification.id,
                     "channel": channel,
@@ -242,18 +239,81 @@ def send_notifications(
                     "status": "skipped" if reason else "queued",
                     "last_error": reason,
                     "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                    "next_attempt_at": now,
+                    "created_at": send.now,
+                    "updated_at": send.now,
+                    "next_attempt_at": send.now,
                 }
             )
-    # RETURNING batches the rows into multi-row INSERTs, as for the notifications.
-    stored = session.execute(
-        insert(Delivery.__table__).returning(
-            Delivery.__table__.c.id, Delivery.__table__.c.status, sort_by_parameter_order=True
-        ),
-        delivery_rows,
-    ).all()
-    queued = [(row.id, request.priority) for row in stored if row.status == "queued"]
-    by_status = Counter((row["channel"], row["status"]) for row in delivery_rows)
-    return SendResult(request.priority, sent, counts, queued, by_status)
+    return rows
+
+
+NOTIFICATIONS_INSERT = insert(Notification.__table__).returning(
+    Notification.__table__.c.id, sort_by_parameter_order=True
+)
+# RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues").
+DELIVERIES_INSERT = insert(Delivery.__table__).returning(
+    Delivery.__table__.c.id, Delivery.__table__.c.status, sort_by_parameter_order=True
+)
+
+
+def _split(items: list[Any], sizes: list[int]) -> list[list[Any]]:
+    """`items` cut into consecutive lists of `sizes`."""
+    parts, start = [], 0
+    for size in sizes:
+        parts.append(items[start : start + size])
+        start += size
+    return parts
+
+
+def send_notifications(session: Session, sends: list[Send]) -> list[SendResult]:
+    """Store one notification per distinct recipient of each send (creating unknown users),
+    all sends in the same statements. Each channel is routed here: in-app is the notification
+    itself; every other channel gets a delivery, `queued` for a worker or `skipped` (opted
+    out, no address) with the reason. Preferences do not apply to `critical`. With a
+    template, each part is rendered in the recipient's locale and the channel parts ride on
+    the deliveries. Raises `TemplateRenderError` for the first send whose template fails.
+    Nothing is committed here; the results are in the order of `sends`."""
+    rows_of_users = _recipient_rows([send.request for send in sends])
+    push = any("push" in send.request.channels for send in sends)
+    recipients = _recipients(session, push, rows_of_users, sends[0].now)
+    contents = [_Contents(send.request, send.template) for send in sends]
+    rows_by_send = [
+        _notification_rows(send, recipients, content)
+        for send, content in zip(sends, contents, strict=True)
+    ]
+    rows = [row for rows in rows_by_send for row in rows]
+    ids = session.execute(NOTIFICATIONS_INSERT, rows).scalars().all()
+    stored = [StoredNotification(id=i, **row) for i, row in zip(ids, rows, strict=True)]
+    notifications_by_send = _split(stored, [len(rows) for rows in rows_by_send])
+    # Known before the commit, so announcing after it needs no query. A user in several of
+    # these sends counts the earlier ones too.
+    unread = {user_id: recipient.unread for user_id, recipient in recipients.items()}
+    counts_by_send = []
+    for notifications in notifications_by_send:
+        counts = {}
+        for notification in notifications:
+            if notification.in_app:
+                unread[notification.user_id] += 1
+                counts[notification.user_id] = unread[notification.user_id]
+        counts_by_send.append(counts)
+    deliveries_by_send = [
+        _delivery_rows(send, notifications, recipients, content)
+        for send, notifications, content in zip(sends, notifications_by_send, contents, strict=True)
+    ]
+    delivery_rows = [row for rows in deliveries_by_send for row in rows]
+    written = session.execute(DELIVERIES_INSERT, delivery_rows).all() if delivery_rows else []
+    results = []
+    for send, notifications, counts, deliveries, stored_deliveries in zip(
+        sends,
+        notifications_by_send,
+        counts_by_send,
+        deliveries_by_send,
+        _split(written, [len(rows) for rows in deliveries_by_send]),
+        strict=True,
+    ):
+        queued = [
+            (row.id, send.request.priority) for row in stored_deliveries if row.status == "queued"
+        ]
+        by_status = Counter((row["channel"], row["status"]) for row in deliveries)
+        results.append(SendResult(send.request.priority, notifications, counts, queued, by_status))
+    return results

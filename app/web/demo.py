@@ -10,7 +10,7 @@ from app.cli import DEMO_USER_ID
 from app.db import utcnow
 from app.extensions import db
 from app.services.credentials import mint_user_token
-from app.services.send import send_notifications
+from app.services.send import Send
 from app.services.users import put_user
 
 bp = Blueprint("web", __name__)
@@ -52,7 +52,6 @@ def demo_send() -> Response:
         abort(404)
     form = read_body(DemoSend, required=True)
     send = schemas.SendRequest.model_validate({"to": DEMO_USER_ID, **form.model_dump()})
-    result = send_notifications(db.session, send, utcnow())
-    db.session.commit()
+    result = current_app.extensions["send_coalescer"].send(db.session, Send(send, utcnow()))
     announce_send(result)
     return respond(schemas.SendResponse, {"notifications": result.notifications}, 201)

@@ -1,0 +1,117 @@
+"""Sends that arrive while another is being stored wait and are stored together, in one
+transaction; one that fails (its template does not render) fails alone and writes nothing."""
+
+import threading
+import time
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Notification, User
+from app.services import coalesce
+from tests.conftest import ApiClient
+
+TEMPLATE = {"channels": {"in_app": {"title": "{{ actor }} replied"}}}
+
+
+def wait_until(condition, what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_waiting_sends_share_a_transaction_and_a_bad_one_fails_alone(
+    app, producer, api_key, monkeypatch
+):
+    assert producer.put("/templates/reply", json=TEMPLATE).status_code == 201
+    coalescer = app.extensions["send_coalescer"]
+    batches: list[list[str]] = []
+    first_may_commit = threading.Event()
+    store = coalesce.send_notifications
+
+    def recording(session, sends):
+        batches.append([send.request.to[0].user_id for send in sends])
+        if len(batches) == 1:
+            first_may_commit.wait(10)
+        return store(session, sends)
+
+    monkeypatch.setattr(coalesce, "send_notifications", recording)
+    bodies = {
+        "lead": {"to": "lead", "title": "first"},
+        "ben": {"to": "ben", "title": "waits"},
+        "bad": {"to": "bad", "template": "reply", "context": {}},
+        "cara": {"to": "cara", "template": "reply", "context": {"actor": "Ana"}},
+    }
+    answers = {}
+
+    def post(name: str) -> None:
+        client = ApiClient(app.test_client(), api_key)
+        answers[name] = client.post("/notifications", json=bodies[name])
+
+    threads = {name: threading.Thread(target=post, args=(name,)) for name in bodies}
+    threads["lead"].start()
+    wait_until(lambda: batches == [["lead"]], "the first send to be stored")
+    for name in ("ben", "bad", "cara"):
+        threads[name].start()
+        wait_until(
+            lambda n=name: n in [w.send.request.to[0].user_id for w in coalescer._waiting], name
+        )
+    first_may_commit.set()
+    for thread in threads.values():
+        thread.join(10)
+
+    assert {name: answer.status_code for name, answer in answers.items()} == {
+        "lead": 201,
+        "ben": 201,
+        "bad": 422,
+        "cara": 201,
+    }
+    assert "actor" in answers["bad"].get_json()["error"]["details"]["channels.in_app.title"]
+    # The three that waited went together; the failed transaction was done again send by send.
+    assert batches == [["lead"], ["ben", "bad", "cara"], ["ben"], ["bad"], ["cara"]]
+    with app.app_context():
+        stored = dict(db.session.execute(select(Notification.user_id, Notification.title)).all())
+        users = set(db.session.scalars(select(User.id)))
+    assert stored == {"lead": "first", "ben": "waits", "cara": "Ana replied"}
+    assert "bad" not in users
+    for name in ("lead", "ben", "cara"):
+        [sent] = answers[name].get_json()["notifications"]
+        assert sent["user_id"] == name
+
+
+def test_a_user_in_several_waiting_sends_gets_counts_that_include_the_earlier_ones(
+    app, producer, api_key, monkeypatch
+):
+    coalescer = app.extensions["send_coalescer"]
+    first_may_commit = threading.Event()
+    calls = []
+    store = coalesce.send_notifications
+    results = []
+
+    def recording(session, sends):
+        calls.append(len(sends))
+        if len(calls) == 1:
+            first_may_commit.wait(10)
+        stored = store(session, sends)
+        results.extend(stored)
+        return stored
+
+    monkeypatch.setattr(coalesce, "send_notifications", recording)
+
+    def post() -> None:
+        ApiClient(app.test_client(), api_key).post(
+            "/notifications", json={"to": "dana", "title": "t"}
+        )
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    threads[0].start()
+    wait_until(lambda: calls == [1], "the first send to be stored")
+    for thread in threads[1:]:
+        thread.start()
+    wait_until(lambda: len(coalescer._waiting) == 3, "three sends to wait")
+    first_may_commit.set()
+    for thread in threads:
+        thread.join(10)
+    assert calls == [1, 3]
+    assert [result.unread_counts["dana"] for result in results] == [1, 2, 3, 4]
