@@ -22,6 +22,7 @@ from app.extensions import db, mail, migrate, socketio
 from app.jobs.queue import init_app as init_job_queue
 from app.realtime import compression
 from app.realtime.bus import BatchingRedisManager
+from app.realtime.rooms import LocalManager
 from app.redis_client import init_app as init_redis
 from app.services.coalesce import SendCoalescer
 from app.web.demo import bp as web_bp
@@ -44,7 +45,9 @@ def register_extensions(app: Flask) -> None:
         async_mode=app.config["ASYNC_MODE"],
         # Always given, so building a second app never inherits the first one's queue.
         client_manager=(
-            BatchingRedisManager(redis_url, channel=REALTIME_CHANNEL) if redis_url else None
+            BatchingRedisManager(redis_url, channel=REALTIME_CHANNEL)
+            if redis_url
+            else LocalManager()
         ),
         cors_allowed_origins=app.config["CORS_ORIGINS"],
         max_http_buffer_size=app.config["SOCKET_MAX_MESSAGE_BYTES"],

@@ -12,13 +12,15 @@ from typing import Any
 
 from socketio import RedisManager
 
+from app.realtime.rooms import IndexedRooms
+
 EMITS_PER_MESSAGE = 500
 """Emits carried by one published message (a few hundred bytes each)."""
 EMIT_MANY = "emit_many"
 
 
-class BatchingRedisManager(RedisManager):
-    """A RedisManager with `emit_many`."""
+class BatchingRedisManager(IndexedRooms, RedisManager):
+    """A RedisManager with `emit_many` (and rooms indexed by socket)."""
 
     def emit_many(self, emits: list[tuple[str, Any, str]], namespace: str = "/") -> None:
         """Emit each (event, data, room): to this process's sockets at once, then to the
