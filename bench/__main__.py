@@ -2,7 +2,7 @@
 separate processes, prints a table (each figure beside its target) and writes
 bench/results/<date>-<host>.json and a PNG of the latency distributions.
 
-    .venv/bin/python -m bench            # the full run (under 15 minutes on 2 cores)
+    .venv/bin/python -m bench            # the full run (meant for 15 minutes; 29 on 2 cores today)
     .venv/bin/python -m bench --quick    # under 2 minutes
     .venv/bin/python -m bench --only ingest,workers
 

@@ -148,11 +148,11 @@ def run(bench: Bench) -> ScenarioResult:
         product_ids = sum(len(run.ids) for run in product_loads)
         lost = {
             "product": (
-                _missing_rows(stack.env["DATABASE_URL"], product_loads),
+                missing_rows(stack.env["DATABASE_URL"], product_loads),
                 product_ids - events.settle(REALTIME_CHANNEL, product_ids),
             ),
             "naive": (
-                _missing_rows(stack.env["DATABASE_URL"], [naive.load]),
+                missing_rows(stack.env["DATABASE_URL"], [naive.load]),
                 len(naive.load.ids) - events.settle(NAIVE_CHANNEL, len(naive.load.ids)),
             ),
         }
@@ -268,7 +268,7 @@ def _create_users(database_url: str, user_ids: list[str]) -> None:
     connection.close()
 
 
-def _missing_rows(database_url: str, loads: list[LoadResult]) -> int:
+def missing_rows(database_url: str, loads: list[LoadResult]) -> int:
     """How many ids answered with a 201 have no row in notifications."""
     ids = [int(notification_id) for load in loads for notification_id in load.ids]
     with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from bench import soak
 from bench.__main__ import SCENARIOS, run
 
 pytestmark = pytest.mark.timeout(900)
@@ -26,3 +27,12 @@ def test_every_scenario_runs_and_writes_its_table_json_and_chart(tmp_path):
                 assert row["value"] == 0, (result["scenario"], row)
     assert chart is not None
     assert chart.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_soak_runs_churns_and_loses_nothing():
+    result = soak.run(minutes=0.2, window=4, rate=40, clients=40, churn=0.25, warmup_windows=1)
+    assert len(result.details["windows"]) >= 3
+    rows = {(row.case, row.metric): row.value for row in result.rows}
+    assert rows[("whole run", "notifications not received")] == 0
+    assert rows[("whole run", "201s without a row")] == 0
+    assert rows[("whole run", "non-2xx answers")] == 0

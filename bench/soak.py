@@ -1,0 +1,192 @@
+"""Scenario 7, soak: a long run at a steady rate with clients churning, its own command since
+it cannot fit the suite's 15 minutes.
+
+    .venv/bin/python -m bench.soak                 # 30 minutes at half the ingest maximum
+    .venv/bin/python -m bench.soak --minutes 5 --rate 100
+
+Two web processes and Node clients (one per user, every web process) as in `end_to_end`. The
+offered rate (`--rate`, else half of a closed-loop saturation measured first) goes out in
+windows of `--window` seconds from an open-loop generator; during each window a slice of the
+clients disconnects and comes back with `last_id`, catching up on what it missed.
+
+Each window records the web processes' resident memory and the window's latencies. After the
+warm-up windows: memory growth per hour (a least-squares line through the windows' memory,
+as a share of the first warm window's; target <= 5 %/h) and p99 drift (the last third of the
+windows' median p99 against the first third's; target <= 20 %). Nothing lost: every 201 has
+its row, and every notification answered reached its client, live or by catch-up (target 0).
+Written like the suite's results: `bench/results/<date>-<host>-soak.json` and a table.
+"""
+
+import argparse
+import random
+import statistics
+import sys
+import threading
+import time
+from typing import Any
+
+from bench.harness import POSTGRES_ADMIN_URL, REDIS_URL, Bench
+from bench.load import Load, LoadResult, closed_loop, open_loop
+from bench.node import client_fleet
+from bench.realtime import create_users, mint_tokens, product_clients, rss_bytes, user_ids
+from bench.report import ScenarioResult, environment, print_table, write_json
+from bench.scenarios.ingest import missing_rows
+
+WEB_PROCESSES = 2
+GROWTH_TARGET_PERCENT_PER_HOUR = 5.0
+DRIFT_TARGET_PERCENT = 20.0
+CATCH_UP_SECONDS = 30.0
+"""Longest wait, after the last window, for notifications still on their way."""
+
+
+def _saturation(load: Load) -> float:
+    return closed_loop(load, 32, 10.0, 2.0).throughput
+
+
+def _churn(fleet: Any, clients: int, share: float, window: float, stop: threading.Event) -> None:
+    """Every few seconds until `stop`: a random slice of the clients leaves, stays away a
+    second and comes back with `last_id`; `share` of them over a window."""
+    rounds = 5
+    per_round = max(1, int(clients * share / rounds))
+    while not stop.wait(window / rounds):
+        start = random.randrange(0, max(1, clients - per_round))
+        fleet.disconnect(start, start + per_round)
+        time.sleep(1)
+        fleet.connect(start, start + per_round, rate=0, last_id=True)
+
+
+def _growth_percent_per_hour(seconds: list[float], rss: list[int]) -> float:
+    """Slope of the least-squares line through (seconds, rss), per hour, as a share of the
+    first value."""
+    if len(seconds) < 2:
+        return 0.0
+    slope = statistics.linear_regression(seconds, rss).slope
+    return slope * 3600 / rss[0] * 100
+
+
+def _drift_percent(p99s: list[float]) -> float:
+    """The last third's median p99 against the first third's."""
+    third = max(1, len(p99s) // 3)
+    first, last = statistics.median(p99s[:third]), statistics.median(p99s[-third:])
+    return (last - first) / first * 100 if first else 0.0
+
+
+def run(
+    minutes: float,
+    window: float,
+    rate: float | None,
+    clients: int,
+    churn: float,
+    warmup_windows: int,
+) -> ScenarioResult:
+    bench = Bench("soak", {})
+    users = user_ids(clients, "soak")
+    bodies = [{"to": user, "title": "Soak", "body": "steady"} for user in users]
+    windows: list[dict[str, Any]] = []
+    loads: list[LoadResult] = []
+    with bench.stack("soak", web=WEB_PROCESSES) as stack:
+        create_users(stack, users)
+        load = Load(stack.urls, stack.key, bodies)
+        offered = rate or _saturation(load) / 2
+        with client_fleet(product_clients(stack, mint_tokens(users))) as fleet:
+            fleet.connect(0, clients, rate=1000)
+            # One notification each first, so every client has a last id to catch up from.
+            loads.append(open_loop(load, min(offered, 500), clients / min(offered, 500)))
+            stop = threading.Event()
+            churner = threading.Thread(
+                target=_churn, args=(fleet, clients, churn, window, stop), daemon=True
+            )
+            churner.start()
+            started = time.monotonic()
+            try:
+                while time.monotonic() - started < minutes * 60:
+                    result = open_loop(load, offered, window)
+                    loads.append(result)
+                    windows.append(
+                        {
+                            "at_seconds": round(time.monotonic() - started, 1),
+                            "rss_bytes": rss_bytes(stack.web_processes),
+                            "p50_ms": result.percentiles()["p50"],
+                            "p99_ms": result.percentiles()["p99"],
+                            "answered": result.ok,
+                            "errors": result.errors,
+                        }
+                    )
+                    print(f"soak: {windows[-1]}", file=sys.stderr, flush=True)
+            finally:
+                stop.set()
+                churner.join()
+            answered = {notification_id for run in loads for notification_id in run.ids}
+            fleet.wait_for(0, answered, lambda event: event.id, CATCH_UP_SECONDS)
+            received = {event.id for event in fleet.since(0)}
+        rows_missing = missing_rows(stack.env["DATABASE_URL"], loads)
+    return _result(
+        windows,
+        warmup_windows,
+        offered,
+        len(answered - received),
+        rows_missing,
+        sum(run.errors for run in loads),
+    )
+
+
+def _result(
+    windows: list[dict[str, Any]],
+    warmup_windows: int,
+    rate: float,
+    lost: int,
+    rows_missing: int,
+    errors: int,
+) -> ScenarioResult:
+    result = ScenarioResult("soak", details={"windows": windows, "rate_per_second": rate})
+    warm = windows[warmup_windows:] or windows
+    growth = _growth_percent_per_hour(
+        [w["at_seconds"] for w in warm], [w["rss_bytes"] for w in warm]
+    )
+    drift = _drift_percent([w["p99_ms"] for w in warm])
+    result.add(f"{WEB_PROCESSES} web processes", "offered rate", rate, "req/s")
+    result.add(
+        "after warm-up",
+        "memory growth",
+        growth,
+        "%/h",
+        f"<= {GROWTH_TARGET_PERCENT_PER_HOUR}%/h",
+        growth <= GROWTH_TARGET_PERCENT_PER_HOUR,
+    )
+    result.add(
+        "after warm-up",
+        "p99 drift",
+        drift,
+        "%",
+        f"<= {DRIFT_TARGET_PERCENT}%",
+        drift <= DRIFT_TARGET_PERCENT,
+    )
+    result.add("first warm window", "p99", warm[0]["p99_ms"], "ms")
+    result.add("last window", "p99", warm[-1]["p99_ms"], "ms")
+    result.add("last window", "resident memory", warm[-1]["rss_bytes"] / 2**20, "MiB")
+    result.add("whole run", "notifications not received", lost, "events", "0", lost == 0)
+    result.add("whole run", "201s without a row", rows_missing, "rows", "0", rows_missing == 0)
+    result.add("whole run", "non-2xx answers", errors, "answers", "0", errors == 0)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--window", type=float, default=60, help="seconds per measured window")
+    parser.add_argument("--rate", type=float, help="requests per second (default: half max)")
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--churn", type=float, default=0.1, help="share of clients per window")
+    parser.add_argument("--warmup-windows", type=int, default=5)
+    args = parser.parse_args()
+    result = run(
+        args.minutes, args.window, args.rate, args.clients, args.churn, args.warmup_windows
+    )
+    print_table([result])
+    settings = vars(args) | {"suffix": "-soak"}
+    out = write_json([result], settings, environment(POSTGRES_ADMIN_URL, REDIS_URL))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
