@@ -152,14 +152,21 @@ def revoke_behind_the_app(app, name: str) -> None:
         db.session.commit()
 
 
-def test_key_revoked_by_another_process_stops_within_the_cache_time(app_with, database_url):
-    application = app_with(API_KEY_CACHE_SECONDS=0.5)
+def producer_trusting_keys_for(app_with, seconds: float) -> tuple[Any, ApiClient]:
+    """An app that trusts a verified key for `seconds`, and a client with a live key "k"
+    that has just been verified once."""
+    application = app_with(API_KEY_CACHE_SECONDS=seconds)
     with application.app_context():
-        secret = create_api_key(db.session, "cached").secret
+        secret = create_api_key(db.session, "k").secret
         db.session.commit()
     producer = ApiClient(application.test_client(), secret)
     assert producer.put("/users/u1", json={}).status_code == 201
-    revoke_behind_the_app(application, "cached")
+    return application, producer
+
+
+def test_key_revoked_by_another_process_stops_within_the_cache_time(app_with):
+    application, producer = producer_trusting_keys_for(app_with, 0.5)
+    revoke_behind_the_app(application, "k")
     # Verified a moment ago: trusted without reading the key again...
     assert producer.get("/users/u1").status_code == 200
     time.sleep(0.6)
@@ -169,13 +176,8 @@ def test_key_revoked_by_another_process_stops_within_the_cache_time(app_with, da
 
 
 def test_key_cache_off_reads_the_key_on_every_request(app_with):
-    application = app_with(API_KEY_CACHE_SECONDS=0)
-    with application.app_context():
-        secret = create_api_key(db.session, "uncached").secret
-        db.session.commit()
-    producer = ApiClient(application.test_client(), secret)
-    assert producer.put("/users/u1", json={}).status_code == 201
-    revoke_behind_the_app(application, "uncached")
+    application, producer = producer_trusting_keys_for(app_with, 0)
+    revoke_behind_the_app(application, "k")
     assert_unauthorized(producer.get("/users/u1"), "invalid_credential")
 
 
