@@ -155,9 +155,8 @@ def run(kind: str, model: Any, row_id: int, load: Callable[[int], Work]) -> None
 def enqueue_first_tries(kind: str, rows: list[tuple[int, str]]) -> None:
     """After the commit that made them: queue the first try of each (row id, priority). If
     this fails (Redis is down), the relay queues them later."""
-    queue = job_queue()
-    for row_id, priority in rows:
-        queue.enqueue(kind, row_id, 1, priority)
+    if rows:
+        job_queue().enqueue_first_tries(kind, rows)
 
 
 def due(statement: Select, model: Any, now: datetime) -> Select:
