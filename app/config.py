@@ -86,6 +86,7 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
             "DELIVERY_RETRY_MAX_SECONDS",
             "DELIVERY_LEASE_SECONDS",
             "DELIVERY_JOB_TIMEOUT_SECONDS",
+            "DELIVERY_BATCH",
             "RELAY_INTERVAL_SECONDS",
             "RELAY_GRACE_SECONDS",
             "RELAY_BATCH",
@@ -175,6 +176,8 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
             "DELIVERY_LEASE_SECONDS must be longer than DELIVERY_JOB_TIMEOUT_SECONDS, or a job "
             "still sending could see its delivery handed to another worker"
         )
+    if app.config["DELIVERY_BATCH"] < 1:
+        raise RuntimeError("DELIVERY_BATCH must be at least 1: it is how many rows a job sends")
 
 
 RATE_LIMIT_SETTINGS = (

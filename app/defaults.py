@@ -87,6 +87,16 @@ DELIVERY_RETRY_MAX_SECONDS = 600.0
 DELIVERY_JOB_TIMEOUT_SECONDS = 45
 """How long one delivery job may run before RQ stops it."""
 
+DELIVERY_BATCH = 100
+"""Most rows (deliveries or webhook events) of one priority one job sends: a send's first
+tries go out in jobs of this many, so a row costs its send and little of RQ's or the
+database's time. A job that runs short of its timeout hands the rest back untried."""
+
+OUTCOME_FLUSH_SECONDS = 0.05
+"""How long a job's tried rows may wait before their outcomes are written together: a worker
+killed mid-batch sends again only what it sent in this window (fast sends share one write,
+slow ones such as emails are written one by one)."""
+
 DELIVERY_LEASE_SECONDS = 60
 """How long a worker holds a delivery it is sending; past it (the worker died) the relay
 hands the delivery to another worker. Longer than the job timeout."""

@@ -3,8 +3,8 @@ sends, and records the outcome; it does nothing for a delivery already sent, so 
 twice is harmless. The relay re-queues outbox rows that are due but have no job."""
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,7 +17,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.jobs import outbox
 from app.jobs.queue import job_queue
-from app.jobs.webhooks import record_events
+from app.jobs.webhooks import enqueue_events, record_events
 from app.models import Delivery, Notification, User, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,10 @@ class DeliveryWork:
     delivery: Delivery
     notification: Notification
     user: User
-    events: list[int] = field(default_factory=list)
+
+    @property
+    def row_id(self) -> int:
+        return self.delivery.id
 
     @property
     def priority(self) -> str:
@@ -45,44 +48,45 @@ class DeliveryWork:
     def send(self) -> None:
         SENDERS[self.delivery.channel](self.notification, self.user, self.delivery.content)
 
-    def settled(self, status: str, attempt: int, error: str | None) -> dict[str, Any]:
-        """`sent_at`, and the `delivery.sent` or `delivery.failed` webhook events."""
-        self.events = record_events(
-            db.session,
-            f"delivery.{status}",
-            [
-                {
-                    "delivery_id": str(self.delivery.id),
-                    "notification_id": str(self.notification.id),
-                    "user_id": self.notification.user_id,
-                    "channel": self.delivery.channel,
-                    "status": status,
-                    "attempts": attempt,
-                    "last_error": error,
-                }
-            ],
-            utcnow(),
-        )
-        return {"sent_at": utcnow()} if status == "sent" else {}
-
-    def after_commit(self) -> None:
-        outbox.enqueue_first_tries("webhook", [(event, "normal") for event in self.events])
+    def report(self, status: str, attempt: int, error: str | None) -> dict[str, Any]:
+        """The data of its `delivery.sent` or `delivery.failed` webhook event."""
+        return {
+            "delivery_id": str(self.delivery.id),
+            "notification_id": str(self.notification.id),
+            "user_id": self.notification.user_id,
+            "channel": self.delivery.channel,
+            "status": status,
+            "attempts": attempt,
+            "last_error": error,
+        }
 
 
-def _load(delivery_id: int) -> DeliveryWork:
-    delivery, notification, user = db.session.execute(
+def _load(delivery_ids: Sequence[int]) -> list[DeliveryWork]:
+    rows = db.session.execute(
         select(Delivery, Notification, User)
         .join(Notification, Delivery.notification_id == Notification.id)
         .join(User, Notification.user_id == User.id)
-        .where(Delivery.id == delivery_id)
-    ).one()
-    return DeliveryWork(delivery, notification, user)
+        .where(Delivery.id.in_(delivery_ids))
+        .order_by(Delivery.id)
+    ).all()
+    return [DeliveryWork(delivery, notification, user) for delivery, notification, user in rows]
 
 
-def deliver(delivery_id: int) -> None:
-    """One try of one delivery (the RQ job). Sent and failed deliveries are reported to the
-    webhooks that want them."""
-    outbox.run("delivery", Delivery, delivery_id, _load)
+DELIVERIES = outbox.Kind(
+    "delivery",
+    Delivery,
+    _load,
+    sent_values=lambda now: {"sent_at": now},
+    record=lambda event_type, reports, now: record_events(db.session, event_type, reports, now),
+    after_commit=enqueue_events,
+)
+"""Channel deliveries as outbox rows: sent ones get `sent_at`, and sent or failed ones are
+reported to the webhooks that want them."""
+
+
+def deliver(*delivery_ids: int) -> None:
+    """One try of each delivery (the RQ job); see `outbox.run`."""
+    outbox.run(DELIVERIES, delivery_ids)
 
 
 def enqueue_new(deliveries: list[tuple[int, str]]) -> None:

@@ -23,7 +23,7 @@ JOBS = {
     "delivery": "app.jobs.deliveries.deliver",
     "webhook": "app.jobs.webhooks.send_webhook_event",
 }
-"""Each kind of outbox row and the job function that works one of them."""
+"""Each kind of outbox row and the job function that works them, given their row ids."""
 QUEUE_OF_PRIORITY = {"critical": "critical", "high": "high", "normal": "default", "low": "low"}
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
 
@@ -31,6 +31,26 @@ WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.
 def job_id(kind: str, row_id: int, attempt: int) -> str:
     """One job id per try of one row, so a try is never queued twice."""
     return f"{kind}-{row_id}-{attempt}"
+
+
+def batch_job_id(kind: str, row_ids: list[int]) -> str:
+    """The id of a job of first tries: a single row's try id, or one naming the batch's
+    first and last rows (row ids are never reused, so neither are these)."""
+    if len(row_ids) == 1:
+        return job_id(kind, row_ids[0], 1)
+    return f"{kind}-{row_ids[0]}-{row_ids[-1]}-batch"
+
+
+def batches(rows: list[tuple[int, str]], size: int) -> list[tuple[str, list[int]]]:
+    """(row id, priority) pairs as (priority, up to `size` row ids) batches, in order."""
+    by_priority: dict[str, list[int]] = {}
+    for row_id, priority in rows:
+        by_priority.setdefault(priority, []).append(row_id)
+    return [
+        (priority, ids[start : start + size])
+        for priority, ids in by_priority.items()
+        for start in range(0, len(ids), size)
+    ]
 
 
 @dataclass(frozen=True)
@@ -62,16 +82,18 @@ class JobQueue(Protocol):
         ...
 
     def enqueue_first_tries(self, kind: str, rows: list[tuple[int, str]]) -> None:
-        """Queue the first try of each (row id, priority), rows just committed, all at once."""
+        """Queue the first try of each (row id, priority), rows just committed, all at once,
+        in jobs of up to `batch_size` rows of one priority."""
         ...
 
 
 class RedisJobQueue:
     """RQ queues by priority on Redis; workers run the jobs (`python worker.py`)."""
 
-    def __init__(self, connection: Redis, job_timeout: int) -> None:
+    def __init__(self, connection: Redis, job_timeout: int, batch_size: int) -> None:
         self.connection = connection
         self.job_timeout = job_timeout
+        self.batch_size = batch_size
         self.queues = {name: Queue(name, connection=self.connection) for name in defaults.QUEUES}
 
     def depths(self) -> QueueDepths:
@@ -111,12 +133,12 @@ class RedisJobQueue:
         # send took longer than RELAY_GRACE_SECONDS); then it runs twice, and the second run's
         # claim finds the row taken or done and does nothing.
         by_queue: dict[str, list[EnqueueData]] = {}
-        for row_id, priority in rows:
+        for priority, row_ids in batches(rows, self.batch_size):
             by_queue.setdefault(QUEUE_OF_PRIORITY[priority], []).append(
                 Queue.prepare_data(
                     JOBS[kind],
-                    (row_id,),
-                    job_id=job_id(kind, row_id, 1),
+                    tuple(row_ids),
+                    job_id=batch_job_id(kind, row_ids),
                     timeout=self.job_timeout,
                     result_ttl=0,
                     failure_ttl=defaults.FAILED_JOB_TTL_SECONDS,
@@ -148,8 +170,9 @@ class RedisJobQueue:
 class InProcessJobQueue:
     """The embedded mode's queue: each try runs as a background task of this process."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, batch_size: int) -> None:
         self.app = app
+        self.batch_size = batch_size
         self.waiting: set[str] = set()
         self.lock = threading.Lock()
 
@@ -166,26 +189,28 @@ class InProcessJobQueue:
         priority: str = "normal",
         delay_seconds: float = 0,
     ) -> bool:
-        identifier = job_id(kind, row_id, attempt)
+        return self._start(job_id(kind, row_id, attempt), kind, [row_id], delay_seconds)
+
+    def enqueue_first_tries(self, kind: str, rows: list[tuple[int, str]]) -> None:
+        for _priority, row_ids in batches(rows, self.batch_size):
+            self._start(batch_job_id(kind, row_ids), kind, row_ids, 0)
+
+    def _start(self, identifier: str, kind: str, row_ids: list[int], delay: float) -> bool:
         with self.lock:
             if identifier in self.waiting:
                 return False
             self.waiting.add(identifier)
-        socketio.start_background_task(self._run, identifier, kind, row_id, delay_seconds)
+        socketio.start_background_task(self._run, identifier, kind, row_ids, delay)
         return True
 
-    def enqueue_first_tries(self, kind: str, rows: list[tuple[int, str]]) -> None:
-        for row_id, priority in rows:
-            self.enqueue(kind, row_id, 1, priority)
-
-    def _run(self, identifier: str, kind: str, row_id: int, delay_seconds: float) -> None:
+    def _run(self, identifier: str, kind: str, row_ids: list[int], delay_seconds: float) -> None:
         module, name = JOBS[kind].rsplit(".", 1)
         function = getattr(importlib.import_module(module), name)
         if delay_seconds > 0:
             socketio.sleep(delay_seconds)
         try:
             with self.app.app_context():
-                function(row_id)
+                function(*row_ids)
         except Exception:
             # In RQ this lands in the failed registry; here the log is the registry.
             log.exception("job %s failed", identifier)
@@ -203,8 +228,9 @@ def job_queue() -> JobQueue:
 def init_app(app: Flask) -> None:
     """Pick the queue: RQ when REDIS_URL is set, else in-process."""
     connection = app.extensions["redis"]
+    batch_size = int(app.config["DELIVERY_BATCH"])
     app.extensions["job_queue"] = (
-        RedisJobQueue(connection, int(app.config["DELIVERY_JOB_TIMEOUT_SECONDS"]))
+        RedisJobQueue(connection, int(app.config["DELIVERY_JOB_TIMEOUT_SECONDS"]), batch_size)
         if connection is not None
-        else InProcessJobQueue(app)
+        else InProcessJobQueue(app, batch_size)
     )

@@ -6,6 +6,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -80,6 +81,10 @@ class WebhookWork:
     priority: str = "normal"
     channel: str = "webhook"
 
+    @property
+    def row_id(self) -> int:
+        return self.event.id
+
     def send(self) -> None:
         raw = json.dumps(self.event.payload, separators=(",", ":")).encode()
         post(
@@ -92,22 +97,24 @@ class WebhookWork:
             },
         )
 
-    def settled(self, status: str, attempt: int, error: str | None) -> dict[str, Any]:
-        return {}
-
-    def after_commit(self) -> None:
+    def report(self, status: str, attempt: int, error: str | None) -> None:
         return None
 
 
-def _load(event_row_id: int) -> WebhookWork:
-    event, webhook = db.session.execute(
+def _load(event_row_ids: Sequence[int]) -> list[WebhookWork]:
+    rows = db.session.execute(
         select(WebhookEvent, Webhook)
         .join(Webhook, WebhookEvent.webhook_id == Webhook.id)
-        .where(WebhookEvent.id == event_row_id)
-    ).one()
-    return WebhookWork(event, webhook)
+        .where(WebhookEvent.id.in_(event_row_ids))
+        .order_by(WebhookEvent.id)
+    ).all()
+    return [WebhookWork(event, webhook) for event, webhook in rows]
 
 
-def send_webhook_event(event_row_id: int) -> None:
-    """One try of one event (the RQ job); retried with backoff like a delivery."""
-    outbox.run("webhook", WebhookEvent, event_row_id, _load)
+WEBHOOK_EVENTS = outbox.Kind("webhook", WebhookEvent, _load)
+"""Webhook events as outbox rows; nothing reports on them."""
+
+
+def send_webhook_event(*event_row_ids: int) -> None:
+    """One try of each event (the RQ job); retried with backoff like a delivery."""
+    outbox.run(WEBHOOK_EVENTS, event_row_ids)

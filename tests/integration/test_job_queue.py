@@ -1,11 +1,26 @@
-"""A send's deliveries are queued after its commit in one Redis pipeline, each first try in
-its priority's queue under its own job id."""
+"""A send's deliveries are queued after its commit in one Redis pipeline: first tries in
+jobs of up to DELIVERY_BATCH deliveries, each in its priority's queue."""
 
+from rq.job import Job
 from sqlalchemy import select
 
 from app.extensions import db
-from app.jobs.queue import job_id
+from app.jobs.queue import batch_job_id, batches, job_id
 from app.models import Delivery
+
+
+def test_batches_keep_order_within_a_priority_and_never_mix_priorities():
+    rows = [(1, "high"), (2, "low"), (3, "high"), (4, "high"), (5, "low")]
+    assert batches(rows, 2) == [("high", [1, 3]), ("high", [4]), ("low", [2, 5])]
+    assert batches(rows, 100) == [("high", [1, 3, 4]), ("low", [2, 5])]
+
+
+def test_a_batch_of_one_keeps_the_try_id_the_relay_checks():
+    assert batch_job_id("delivery", [7]) == job_id("delivery", 7, 1)
+    assert batch_job_id("delivery", [7, 9]) not in {
+        job_id("delivery", 7, 1),
+        job_id("delivery", 9, 1),
+    }
 
 
 def test_first_tries_go_in_one_pipeline_to_their_priority_queues(app, producer, monkeypatch):
@@ -18,6 +33,7 @@ def test_first_tries_go_in_one_pipeline_to_their_priority_queues(app, producer, 
         return make_pipeline(*args, **kwargs)
 
     monkeypatch.setattr(queue.connection, "pipeline", counted)
+    monkeypatch.setattr(queue, "batch_size", 2)
     users = [{"user_id": f"q{n}", "email": f"q{n}@example.com"} for n in range(5)]
     high = producer.post(
         "/notifications",
@@ -36,7 +52,14 @@ def test_first_tries_go_in_one_pipeline_to_their_priority_queues(app, producer, 
             for row in db.session.scalars(select(Delivery).where(Delivery.status == "queued"))
         }
     high_ids = [ids[int(n["id"])] for n in high.get_json()["notifications"]]
-    assert queue.queues["high"].job_ids == [job_id("delivery", i, 1) for i in high_ids]
+    jobs = [Job.fetch(i, connection=queue.connection) for i in queue.queues["high"].job_ids]
+    assert [job.args for job in jobs] == [
+        tuple(high_ids[0:2]),
+        tuple(high_ids[2:4]),
+        (high_ids[4],),
+    ]
+    assert [job.id for job in jobs] == [batch_job_id("delivery", list(job.args)) for job in jobs]
+    assert {job.func_name for job in jobs} == {"app.jobs.deliveries.deliver"}
     [critical_delivery] = [
         delivery_id
         for notification_id, delivery_id in ids.items()
