@@ -16,6 +16,7 @@ from app import (
 from app.admin import bp as admin_bp
 from app.api import cors, operation, register_blueprints
 from app.api.errors import register_error_handlers
+from app.api.notifications import announce_sends
 from app.config import load_config
 from app.db import init_app as init_database
 from app.extensions import db, mail, migrate, socketio
@@ -53,7 +54,9 @@ def register_extensions(app: Flask) -> None:
         max_http_buffer_size=app.config["SOCKET_MAX_MESSAGE_BYTES"],
     )
     compression.init_app(app)
-    app.extensions["send_coalescer"] = SendCoalescer(defaults.SEND_BATCH_MAX_RECIPIENTS)
+    app.extensions["send_coalescer"] = SendCoalescer(
+        defaults.SEND_BATCH_MAX_RECIPIENTS, announce_sends
+    )
 
 
 def trust_proxies(app: Flask) -> None:

@@ -56,12 +56,18 @@ def _template_of(body: schemas.SendRequest) -> Template | None:
     return template
 
 
-def announce_send(result: SendResult) -> None:
-    """After a send's commit: push the in-app events and queue the channel deliveries.
-    Either may fail (Redis down) without undoing the send: tabs catch up, the relay queues."""
-    metrics.count_send(result)
-    events.after_commit(events.announce_created, result.notifications, result.unread_counts)
-    events.after_commit(enqueue_new, result.queued_deliveries)
+def announce_sends(results: list[SendResult]) -> None:
+    """After the commit of one or more sends: push their in-app events and queue their
+    channel deliveries, each all at once. Either may fail (Redis down) without undoing the
+    sends: tabs catch up, the relay queues."""
+    counts: dict[str, int] = {}
+    for result in results:
+        metrics.count_send(result)
+        # In commit order, so a user in several sends gets the count after the last.
+        counts.update(result.unread_counts)
+    notifications = [n for result in results for n in result.notifications]
+    events.after_commit(events.announce_created, notifications, counts)
+    events.after_commit(enqueue_new, [d for result in results for d in result.queued_deliveries])
 
 
 @bp.post("/notifications")
@@ -101,6 +107,7 @@ def send(body: schemas.SendRequest) -> Response:
     outgoing = Send(body, now, _template_of(body))
     try:
         if key is None:
+            # Stored, committed and announced with whichever sends wait beside it.
             result = current_app.extensions["send_coalescer"].send(db.session, outgoing)
         else:
             # Claimed in this request's transaction: the send must commit in that same one.
@@ -112,7 +119,7 @@ def send(body: schemas.SendRequest) -> Response:
     if key is not None:
         idempotency.record(db.session, g.api_key.id, key, 201, payload)
         db.session.commit()
-    announce_send(result)
+        announce_sends([result])
     return respond(schemas.SendResponse, payload, 201)
 
 

@@ -7,10 +7,13 @@ commit for all of them. On an idle server a send goes alone, at once, with no ad
 
 The first waiting send's request does the writing (it leads), with its own database session,
 then hands the lead to the next waiting send if there is one, so no request writes for others
-for longer than one transaction.
+for longer than one transaction. After the commit the leader announces what the whole group
+stored at once (its events in one Redis message, its jobs in one pipeline), then wakes the
+sends it stored.
 """
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,17 +44,19 @@ class _Waiting:
 class SendCoalescer:
     """Stores and commits sends, each with whichever others are waiting beside it."""
 
-    def __init__(self, max_recipients: int) -> None:
+    def __init__(self, max_recipients: int, announce: Callable[[list[SendResult]], None]) -> None:
         # A transaction takes waiting sends until their recipients pass this (at least one).
         self.max_recipients = max_recipients
+        # Called once per committed group with its sends' results; must not raise.
+        self.announce = announce
         self._lock = threading.Lock()
         self._waiting: list[_Waiting] = []
         self._leading = False
 
     def send(self, session: Session, send: Send) -> SendResult:
-        """Store and commit `send`; its result once committed. Raises `TemplateRenderError`
-        for its template, or what the database raised for it; another send's failure does
-        not fail this one."""
+        """Store and commit `send`, and announce it; its result once committed. Raises
+        `TemplateRenderError` for its template, or what the database raised for it; another
+        send's failure does not fail this one."""
         # A waiting send holds no connection: the pool must have one for whoever leads.
         session.close()
         mine = _Waiting(send)
@@ -83,11 +88,10 @@ class SendCoalescer:
     def _lead(self, session: Session) -> None:
         batch = self._take()
         try:
-            _store(session, batch)
+            outcomes = _store(session, batch)
         except BaseException as error:
             for waiting in batch:
-                if not waiting.finished:
-                    waiting.finish(None, error)
+                waiting.finish(None, error)
             raise
         finally:
             with self._lock:
@@ -97,21 +101,25 @@ class SendCoalescer:
                     successor.woken.set()
                 else:
                     self._leading = False
+        try:
+            self.announce([result for _, result, _ in outcomes if result is not None])
+        finally:
+            for waiting, result, error in outcomes:
+                waiting.finish(result, error)
 
 
-def _store(session: Session, batch: list[_Waiting]) -> None:
+Outcome = tuple[_Waiting, SendResult | None, BaseException | None]
+
+
+def _store(session: Session, batch: list[_Waiting]) -> list[Outcome]:
     """One transaction for the batch; if it fails, each send alone, so that only the one at
-    fault fails."""
+    fault fails. Each send's result or error."""
     try:
         results = send_notifications(session, [waiting.send for waiting in batch])
         session.commit()
     except (TemplateRenderError, SQLAlchemyError) as error:
         session.rollback()
         if len(batch) == 1:
-            batch[0].finish(None, error)
-            return
-        for waiting in batch:
-            _store(session, [waiting])
-        return
-    for waiting, result in zip(batch, results, strict=True):
-        waiting.finish(result)
+            return [(batch[0], None, error)]
+        return [outcome for waiting in batch for outcome in _store(session, [waiting])]
+    return [(waiting, result, None) for waiting, result in zip(batch, results, strict=True)]

@@ -3,7 +3,6 @@
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from app.api import schemas
-from app.api.notifications import announce_send
 from app.api.operation import read_body
 from app.api.responses import respond
 from app.cli import DEMO_USER_ID
@@ -53,5 +52,4 @@ def demo_send() -> Response:
     form = read_body(DemoSend, required=True)
     send = schemas.SendRequest.model_validate({"to": DEMO_USER_ID, **form.model_dump()})
     result = current_app.extensions["send_coalescer"].send(db.session, Send(send, utcnow()))
-    announce_send(result)
     return respond(schemas.SendResponse, {"notifications": result.notifications}, 201)

@@ -1,5 +1,6 @@
 """Sends that arrive while another is being stored wait and are stored together, in one
-transaction; one that fails (its template does not render) fails alone and writes nothing."""
+transaction, and are announced together; one that fails (its template does not render) fails
+alone and writes nothing."""
 
 import threading
 import time
@@ -37,6 +38,14 @@ def test_waiting_sends_share_a_transaction_and_a_bad_one_fails_alone(
         return store(session, sends)
 
     monkeypatch.setattr(coalesce, "send_notifications", recording)
+    announced: list[list[str]] = []
+    announce = coalescer.announce
+
+    def recording_announce(results):
+        announced.append([n.user_id for result in results for n in result.notifications])
+        announce(results)
+
+    monkeypatch.setattr(coalescer, "announce", recording_announce)
     bodies = {
         "lead": {"to": "lead", "title": "first"},
         "ben": {"to": "ben", "title": "waits"},
@@ -70,6 +79,8 @@ def test_waiting_sends_share_a_transaction_and_a_bad_one_fails_alone(
     assert "actor" in answers["bad"].get_json()["error"]["details"]["channels.in_app.title"]
     # The three that waited went together; the failed transaction was done again send by send.
     assert batches == [["lead"], ["ben", "bad", "cara"], ["ben"], ["bad"], ["cara"]]
+    # Once per committed group, the stored sends of the group at once.
+    assert announced == [["lead"], ["ben", "cara"]]
     with app.app_context():
         stored = dict(db.session.execute(select(Notification.user_id, Notification.title)).all())
         users = set(db.session.scalars(select(User.id)))
@@ -115,3 +126,22 @@ def test_a_user_in_several_waiting_sends_gets_counts_that_include_the_earlier_on
         thread.join(10)
     assert calls == [1, 3]
     assert [result.unread_counts["dana"] for result in results] == [1, 2, 3, 4]
+
+
+def test_a_group_is_announced_before_its_sends_answer(app, api_key, monkeypatch):
+    coalescer = app.extensions["send_coalescer"]
+    announced = threading.Event()
+    announce = coalescer.announce
+
+    def slow_announce(results):
+        time.sleep(0.2)
+        announce(results)
+        announced.set()
+
+    monkeypatch.setattr(coalescer, "announce", slow_announce)
+    answer = ApiClient(app.test_client(), api_key).post(
+        "/notifications", json={"to": "erin", "title": "t"}
+    )
+    assert answer.status_code == 201
+    # A client that saw the 201 may count on the event being on its way.
+    assert announced.is_set()
