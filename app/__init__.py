@@ -21,7 +21,7 @@ from app.config import load_config
 from app.db import init_app as init_database
 from app.extensions import db, mail, migrate, socketio
 from app.jobs.queue import init_app as init_job_queue
-from app.realtime import compression
+from app.realtime import compression, wire_json
 from app.realtime.bus import BatchingRedisManager
 from app.realtime.rooms import LocalManager
 from app.redis_client import init_app as init_redis
@@ -52,6 +52,7 @@ def register_extensions(app: Flask) -> None:
         ),
         cors_allowed_origins=app.config["CORS_ORIGINS"],
         max_http_buffer_size=app.config["SOCKET_MAX_MESSAGE_BYTES"],
+        json=wire_json,
     )
     compression.init_app(app)
     app.extensions["send_coalescer"] = SendCoalescer(

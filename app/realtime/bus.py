@@ -6,12 +6,12 @@ was 20,000 publishes from the request, and as many messages for every web proces
 chunk into the ordinary emits, so everything else about the bus is unchanged.
 """
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from socketio import RedisManager
 
+from app.realtime import wire_json
 from app.realtime.rooms import IndexedRooms
 
 EMITS_PER_MESSAGE = 500
@@ -20,7 +20,10 @@ EMIT_MANY = "emit_many"
 
 
 class BatchingRedisManager(IndexedRooms, RedisManager):
-    """A RedisManager with `emit_many` (and rooms indexed by socket)."""
+    """A RedisManager with `emit_many` (and rooms indexed by socket), speaking orjson."""
+
+    def __init__(self, url: str, channel: str) -> None:
+        super().__init__(url, channel=channel, json=wire_json)
 
     def emit_many(self, emits: list[tuple[str, Any, str]], namespace: str = "/") -> None:
         """Emit each (event, data, room): to this process's sockets at once, then to the
@@ -39,7 +42,7 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
     def _listen(self) -> Iterator[Any]:
         for message in super()._listen():
             try:
-                data = json.loads(message)
+                data = wire_json.loads(message)
             except ValueError:
                 continue  # not ours: someone else publishing on the channel's name
             if not isinstance(data, dict) or data.get("method") != EMIT_MANY:
