@@ -1,10 +1,25 @@
-"""Engine-neutral helpers over SQLAlchemy: portable column types and the upsert statement."""
+"""Engine-neutral helpers over SQLAlchemy: portable column types, the upsert statement and
+bulk inserts."""
 
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    Row,
+    Table,
+    bindparam,
+    cast,
+    event,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -59,6 +74,39 @@ def insert_for(session: Session, table: Any) -> Insert:
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise RuntimeError(f"unsupported database engine: {dialect}")
+
+
+ARRAY_INSERT_MIN_ROWS = 50
+"""Rows from which an insert on Postgres binds each column once (as an array, or as one value
+when every row has the same) instead of a VALUES list: 10,000 notifications of one send went
+in 40 ms instead of 340."""
+
+
+def insert_rows(
+    session: Session, table: Table, rows: list[dict[str, Any]], *returning: Column
+) -> list[Row]:
+    """Insert `rows` (dicts with the same keys) into `table`; the `returning` columns of the
+    new rows, in the order of `rows`. `returning` must start with the table's identity
+    column, whose values grow in the order rows are inserted."""
+    if session.get_bind().dialect.name != "postgresql" or len(rows) < ARRAY_INSERT_MIN_ROWS:
+        statement = insert(table).returning(*returning, sort_by_parameter_order=True)
+        return list(session.execute(statement, rows).all())
+    names = list(rows[0])
+    selected = []
+    for name in names:
+        column_type = table.c[name].type
+        values = [row[name] for row in rows]
+        if all(value == values[0] for value in values):
+            selected.append(cast(bindparam(name, values[0], type_=column_type), column_type))
+        else:
+            # Set-returning functions side by side in a select list run in step, row by row.
+            array_type = postgresql.ARRAY(column_type)
+            selected.append(
+                func.unnest(cast(bindparam(name, values, type_=array_type), array_type))
+            )
+    statement = insert(table).from_select(names, select(*selected)).returning(*returning)
+    # RETURNING follows the insert order in practice; the identity's order says so for sure.
+    return sorted(session.execute(statement).all(), key=lambda row: row[0])
 
 
 MAX_ID = 2**63 - 1

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, literal, select
+from sqlalchemy import Select, bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from app import defaults
 from app.api.schemas import SendRequest
+from app.db import insert_rows
 from app.models import Delivery, Notification, Preference, PushSubscription, Template, User
 from app.services.inbox import unread_count_of
 from app.services.preferences import opted_out
@@ -247,15 +248,6 @@ def _delivery_rows(
     return rows
 
 
-NOTIFICATIONS_INSERT = insert(Notification.__table__).returning(
-    Notification.__table__.c.id, sort_by_parameter_order=True
-)
-# RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues").
-DELIVERIES_INSERT = insert(Delivery.__table__).returning(
-    Delivery.__table__.c.id, Delivery.__table__.c.status, sort_by_parameter_order=True
-)
-
-
 def _split(items: list[Any], sizes: list[int]) -> list[list[Any]]:
     """`items` cut into consecutive lists of `sizes`."""
     parts, start = [], 0
@@ -282,7 +274,8 @@ def send_notifications(session: Session, sends: list[Send]) -> list[SendResult]:
         for send, content in zip(sends, contents, strict=True)
     ]
     rows = [row for rows in rows_by_send for row in rows]
-    ids = session.execute(NOTIFICATIONS_INSERT, rows).scalars().all()
+    table = Notification.__table__
+    ids = [row.id for row in insert_rows(session, table, rows, table.c.id)]
     stored = [StoredNotification(id=i, **row) for i, row in zip(ids, rows, strict=True)]
     notifications_by_send = _split(stored, [len(rows) for rows in rows_by_send])
     # Known before the commit, so announcing after it needs no query. A user in several of
@@ -301,7 +294,12 @@ def send_notifications(session: Session, sends: list[Send]) -> list[SendResult]:
         for send, notifications, content in zip(sends, notifications_by_send, contents, strict=True)
     ]
     delivery_rows = [row for rows in deliveries_by_send for row in rows]
-    written = session.execute(DELIVERIES_INSERT, delivery_rows).all() if delivery_rows else []
+    table = Delivery.__table__
+    written = (
+        insert_rows(session, table, delivery_rows, table.c.id, table.c.status)
+        if delivery_rows
+        else []
+    )
     results = []
     for send, notifications, counts, deliveries, stored_deliveries in zip(
         sends,
