@@ -4,8 +4,13 @@ python-socketio's RedisManager publishes one message per emit: a send to 10,000 
 was 20,000 publishes from the request, and as many messages for every web process to decode.
 `emit_many` publishes them in chunks instead; the listener of every other process unpacks a
 chunk into the ordinary emits, so everything else about the bus is unchanged.
+
+It publishes first and leaves this process's own sockets to a background task that emits
+in the order emits were made: the other processes work on theirs meanwhile, and a request
+that announced a big send answers without waiting for a socket write per recipient.
 """
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +22,7 @@ from app.realtime.rooms import IndexedRooms
 EMITS_PER_MESSAGE = 500
 """Emits carried by one published message (a few hundred bytes each)."""
 EMIT_MANY = "emit_many"
+log = logging.getLogger(__name__)
 
 
 class BatchingRedisManager(IndexedRooms, RedisManager):
@@ -24,20 +30,36 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
 
     def __init__(self, url: str, channel: str) -> None:
         super().__init__(url, channel=channel, json=wire_json)
+        # Made when the server takes its first socket: before that there is no one to emit to.
+        self._local_emits: Any = None
+
+    def initialize(self) -> None:
+        super().initialize()
+        self._local_emits = self.server.eio.create_queue()
+        self.server.start_background_task(self._emit_locally_forever)
 
     def emit_many(self, emits: list[tuple[str, Any, str]], namespace: str = "/") -> None:
-        """Emit each (event, data, room): to this process's sockets at once, then to the
-        other processes in a message per EMITS_PER_MESSAGE."""
+        """Emit each (event, data, room): to the other processes in a message per
+        EMITS_PER_MESSAGE, then, in order and in the background, to this process's
+        sockets."""
         messages = [
             {"event": event, "data": [data], "room": room, "namespace": namespace}
             for event, data, room in emits
         ]
-        if self.server is not None:
-            for message in messages:
-                self._handle_emit(message)
         for start in range(0, len(messages), EMITS_PER_MESSAGE):
             chunk = messages[start : start + EMITS_PER_MESSAGE]
             self._publish({"method": EMIT_MANY, "emits": chunk, "host_id": self.host_id})
+        if self._local_emits is not None:
+            self._local_emits.put(messages)
+
+    def _emit_locally_forever(self) -> None:
+        while True:
+            for message in self._local_emits.get():
+                try:
+                    self._handle_emit(message)
+                except Exception:
+                    # One socket's failure must not stop the others' events, nor this task.
+                    log.exception("could not emit %s to %s", message["event"], message["room"])
 
     def _listen(self) -> Iterator[Any]:
         for message in super()._listen():

@@ -218,3 +218,25 @@ def test_only_the_servers_own_origin_may_open_a_socket(cluster):
     url = cluster.urls[0]
     assert _handshake(url, url) == 200
     assert _handshake(url, "https://elsewhere.example") == 400
+
+
+def test_a_tab_gets_its_events_in_send_order_behind_a_large_send(cluster, tabs):
+    """A process emits to its own sockets in the background, after publishing: the events of
+    the sends after a large one still reach a tab in the order they were sent."""
+    user = "ordered"
+    tab = open_tab(tabs, cluster.urls[0], cluster.token(user), "websocket")
+    crowd = [user, *(f"crowd-{n}" for n in range(2 * EMITS_PER_MESSAGE))]
+    threads = [
+        threading.Thread(target=cluster.send, args=(0,), kwargs={"to": crowd, "title": "all"})
+    ]
+    threads += [
+        threading.Thread(target=cluster.send, args=(0,), kwargs={"to": user, "title": f"n{n}"})
+        for n in range(20)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    counts = [data["unread_count"] for event, data in tab.drain(2.0) if event == "unread_count"]
+    assert counts == sorted(counts)
+    assert counts[-1] == len(threads)
