@@ -17,6 +17,7 @@ from app.admin import bp as admin_bp
 from app.api import cors, operation, register_blueprints
 from app.api.errors import register_error_handlers
 from app.api.notifications import announce_sends
+from app.channels import email
 from app.config import load_config
 from app.db import init_app as init_database
 from app.extensions import db, mail, migrate, socketio
@@ -38,6 +39,7 @@ def register_extensions(app: Flask) -> None:
     init_database(app)
     migrate.init_app(app, db, directory=str(app.config["MIGRATIONS_DIRECTORY"]))
     mail.init_app(app)
+    email.init_app(app)
     init_redis(app)
     init_job_queue(app)
     redis_url = app.config["REDIS_URL"]

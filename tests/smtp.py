@@ -11,8 +11,8 @@ from tests.servers import free_port
 
 
 class Mailbox:
-    """What an SMTP server accepted. `refuse_next` answers that many DATA commands with
-    `refusal` first; `delay_seconds` slows every message down."""
+    """What an SMTP server accepted, and over how many connections. `refuse_next` answers that
+    many DATA commands with `refusal` first; `delay_seconds` slows every message down."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
@@ -20,11 +20,15 @@ class Mailbox:
         self.refusal = "451 4.3.0 try again later"
         self.delay_seconds = 0.0
         self.attempts = 0
+        # Each SMTP session (connection) that sent a DATA command, once.
+        self.sessions: list[object] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's name
         with self.lock:
             self.attempts += 1
+            if not any(seen is session for seen in self.sessions):
+                self.sessions.append(session)
             if self.refuse_next > 0:
                 self.refuse_next -= 1
                 return self.refusal

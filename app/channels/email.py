@@ -1,4 +1,9 @@
-"""Email through Flask-Mail over SMTP, multipart text and HTML; or to the log (`console`)."""
+"""Email through Flask-Mail over SMTP, multipart text and HTML; or to the log (`console`).
+
+A job keeps one SMTP connection for the emails of its batch (opened for the first, closed
+with the job's app context): a connection, greeting and QUIT per email cost more than the
+email. A connection that failed in any way is dropped and the next email opens a new one.
+"""
 
 import functools
 import html
@@ -6,8 +11,8 @@ import logging
 import smtplib
 import ssl
 
-from flask import current_app
-from flask_mail import Connection, Mail, Message
+from flask import Flask, current_app, g
+from flask_mail import Connection, Message
 
 from app.channels.errors import (
     Content,
@@ -80,13 +85,10 @@ def send_email(notification: Notification, user: User, content: Content) -> None
     if current_app.config["EMAIL_BACKEND"] == "console":
         log.info("email (console backend) to user %s: %s", user.id, message.subject)
         return
-    mail: Mail = current_app.extensions["mail"]
     if not user.email:
         raise PermanentDeliveryError("no address: the user has no email")
-    connection = TimedConnection(mail)
     try:
-        connection.host = connection.configure_host()
-        connection.send(message)
+        _send(message)
     except smtplib.SMTPRecipientsRefused as error:
         codes = [code for code, _ in error.recipients.values()]
         failure = PermanentDeliveryError if min(codes) >= 500 else TransientDeliveryError
@@ -99,12 +101,41 @@ def send_email(notification: Notification, user: User, content: Content) -> None
         raise TransientDeliveryError(
             f"SMTP unreachable: {type(error).__name__}: {error}"
         ) from error
-    finally:
-        _quit(connection)
 
 
-def _quit(connection: TimedConnection) -> None:
-    """Say goodbye; a server that drops the line at QUIT has still taken the message."""
+def _send(message: Message) -> None:
+    """Send over the job's connection; a server that dropped a kept connection gets the
+    message once more over a new one. A connection that failed is closed."""
+    kept = g.get(_CONNECTION) is not None
+    try:
+        try:
+            _connection().send(message)
+        except smtplib.SMTPServerDisconnected:
+            if not kept:
+                raise
+            close_connection()
+            _connection().send(message)
+    except BaseException:
+        close_connection()
+        raise
+
+
+_CONNECTION = "smtp_connection"
+
+
+def _connection() -> TimedConnection:
+    connection = g.get(_CONNECTION)
+    if connection is None:
+        connection = TimedConnection(current_app.extensions["mail"])
+        connection.host = connection.configure_host()
+        setattr(g, _CONNECTION, connection)
+    return connection
+
+
+def close_connection(_error: BaseException | None = None) -> None:
+    """Say goodbye on the job's connection, if it has one; a server that drops the line at
+    QUIT has still taken the messages."""
+    connection = g.pop(_CONNECTION, None)
     host = getattr(connection, "host", None)
     if host is None:
         return
@@ -112,3 +143,8 @@ def _quit(connection: TimedConnection) -> None:
         host.quit()
     except (smtplib.SMTPException, OSError):
         host.close()
+
+
+def init_app(app: Flask) -> None:
+    """Close a job's SMTP connection with its app context."""
+    app.teardown_appcontext(close_connection)
