@@ -210,6 +210,17 @@ def app_with(app: Flask, database_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture
+def smtp() -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) on a free port, recording what it accepts."""
+    from tests.smtp import SmtpServer  # it needs this module's helpers: imported late
+
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """An HTTP client with no credential."""
     return app.test_client()

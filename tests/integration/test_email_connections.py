@@ -2,7 +2,6 @@
 when the server refused or dropped the one it had."""
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -11,17 +10,8 @@ from app.channels import email
 from app.extensions import db
 from app.jobs.deliveries import deliver
 from app.models import Delivery
-from tests.smtp import SmtpServer
 
 RECIPIENTS = [{"user_id": f"mail{n}", "email": f"mail{n}@example.com"} for n in range(5)]
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

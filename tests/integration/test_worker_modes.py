@@ -2,24 +2,14 @@
 that is asked to stop while it sends."""
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.servers import create_api_key, migrate, server_environment, web_server
-from tests.smtp import SmtpServer
 from tests.stack import FAST_RETRIES, Stack
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_the_embedded_mode_delivers_in_process_with_retries(tmp_path: Path, smtp):
