@@ -64,7 +64,8 @@ class QueueDepths:
 
 
 class JobQueue(Protocol):
-    """Runs the job of `kind` for one try of one row, now or after a delay."""
+    """Runs the job of `kind` for one try of some rows: one row now or after a delay (retries,
+    the relay), or a send's first tries in batches."""
 
     def depths(self) -> QueueDepths:
         """How many jobs wait, by queue, and how many failed for good."""
@@ -130,8 +131,9 @@ class RedisJobQueue:
     def enqueue_first_tries(self, kind: str, rows: list[tuple[int, str]]) -> None:
         # One pipeline for all: one job at a time was ~25 round trips each. A first try of a
         # row just committed cannot be waiting already, unless the relay found it first (the
-        # send took longer than RELAY_GRACE_SECONDS); then it runs twice, and the second run's
-        # claim finds the row taken or done and does nothing.
+        # send took longer than RELAY_GRACE_SECONDS, or its batch waited longer than that
+        # behind others); then it runs twice, and the second run's claim finds the row taken
+        # or done and does nothing.
         by_queue: dict[str, list[EnqueueData]] = {}
         for priority, row_ids in batches(rows, self.batch_size):
             by_queue.setdefault(QUEUE_OF_PRIORITY[priority], []).append(
