@@ -255,6 +255,7 @@ export class NotificationBell extends HTMLElement {
     this.client.addEventListener("unread_count", ({ detail }) => this.#setUnread(detail.unreadCount));
     this.client.addEventListener("connection", ({ detail }) => {
       this.$offline.hidden = detail.online;
+      this.dataset.online = String(detail.online);
       if (detail.online && this.state.open) this.#reload();
     });
     this.#reload();

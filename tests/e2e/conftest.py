@@ -112,6 +112,8 @@ class Inbox:
         page = self.context.new_page()
         page.goto(f"{self.other_site}/bell.html?server={self.notify.url}&token={self.token}")
         page.get_by_test_id("notification-bell").wait_for()
+        # Sent before the socket is in, a notification shows only through the list's fetch.
+        page.locator('[data-online="true"]').wait_for()
         return page
 
     def send(self, **body) -> str:
