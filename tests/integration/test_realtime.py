@@ -64,6 +64,14 @@ def test_refuses_connections_without_a_valid_user_token(rt_app, rt_producer):
     assert not no_auth.is_connected()
 
 
+def test_refuses_a_token_minted_before_its_user_was_created_again(rt_app, rt_producer):
+    old_token = token_for(rt_app, rt_producer, "ana")
+    assert rt_producer.delete("/users/ana").status_code == 204
+    new_token = token_for(rt_app, rt_producer, "ana")
+    assert not connect(rt_app, token=old_token).is_connected()
+    assert connect(rt_app, token=new_token).is_connected()
+
+
 def test_refuses_a_bad_last_id(rt_app, rt_producer):
     token = token_for(rt_app, rt_producer, "ana")
     for last_id in ["abc", "0", -1, "99999999999999999999", [1]]:
