@@ -30,6 +30,9 @@ def monkey_patch(mode: str) -> None:
 
         # eventlet's monkey_patch does it too by default; saying it keeps both modes alike.
         patch_psycopg()
+        from app.realtime import pings
+
+        pings.install()
     elif mode == "gevent":
         from gevent import monkey
 

@@ -54,6 +54,8 @@ def register_extensions(app: Flask) -> None:
         ),
         cors_allowed_origins=app.config["CORS_ORIGINS"],
         max_http_buffer_size=app.config["SOCKET_MAX_MESSAGE_BYTES"],
+        ping_interval=app.config["SOCKET_PING_INTERVAL_SECONDS"],
+        ping_timeout=app.config["SOCKET_PING_TIMEOUT_SECONDS"],
         json=wire_json,
     )
     compression.init_app(app)

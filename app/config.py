@@ -93,6 +93,8 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
             "CHANNEL_TIMEOUT_SECONDS",
             "PUSH_TTL_SECONDS",
             "SOCKET_EXPIRY_SWEEP_SECONDS",
+            "SOCKET_PING_INTERVAL_SECONDS",
+            "SOCKET_PING_TIMEOUT_SECONDS",
             "RETENTION_DAYS",
             "WEBHOOK_EVENT_RETENTION_DAYS",
             "RETENTION_INTERVAL_SECONDS",

@@ -129,6 +129,13 @@ TEMPLATE_LOOP_BUDGET = 10_000
 SOCKET_EXPIRY_SWEEP_SECONDS = 15.0
 """How often each web process disconnects the sockets whose user token has expired."""
 
+SOCKET_PING_INTERVAL_SECONDS = 25
+"""How often the server pings each Socket.IO connection (engine.io's default): below a
+proxy's idle timeout, the pings keep quiet sockets open."""
+
+SOCKET_PING_TIMEOUT_SECONDS = 20
+"""How long a ping may go unanswered before the server closes the connection."""
+
 RATE_LIMIT_API_KEY = "300 per second; 10000 per minute"
 """Requests one API key may make across the producer routes (Flask-Limiter notation)."""
 

@@ -3,6 +3,7 @@ private Redis, under eventlet and gevent, over websocket and long-polling."""
 
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from tests.servers import (
 
 pytestmark = pytest.mark.timeout(180)
 
+PING_TIMEOUT_SECONDS = 3
+
 
 @pytest.fixture(scope="module", params=["eventlet", "gevent"])
 def cluster(request, tmp_path_factory) -> Iterator[Cluster]:
@@ -36,7 +39,14 @@ def cluster(request, tmp_path_factory) -> Iterator[Cluster]:
     redis = RedisServer(workdir)
     redis.start()
     name = f"notify_cluster_{os.getpid()}"
-    env = server_environment(recreate_postgres_database(name), redis.url, ASYNC_MODE=request.param)
+    env = server_environment(
+        recreate_postgres_database(name),
+        redis.url,
+        ASYNC_MODE=request.param,
+        # Pings every second: a quiet tab lives on them within one test.
+        SOCKET_PING_INTERVAL_SECONDS="1",
+        SOCKET_PING_TIMEOUT_SECONDS=str(PING_TIMEOUT_SECONDS),
+    )
     migrate(env)
     api_key = create_api_key(env, "cluster")
     try:
@@ -80,6 +90,17 @@ def test_send_through_one_process_reaches_a_tab_on_the_other(cluster, transport,
     assert notification["user_id"] == user
     assert ana.next("unread_count")["unread_count"] >= 1
     assert [name for name, _ in ben.drain()] == []
+
+
+def test_a_quiet_tab_stays_connected_on_the_servers_pings(cluster, tabs):
+    ana = open_tab(tabs, cluster.urls[0], cluster.token("ana-quiet"), "websocket")
+    sid = ana.client.sid
+    # The client gives up on a server silent for a ping interval plus the ping timeout.
+    time.sleep(1 + PING_TIMEOUT_SECONDS + 2)
+    assert ana.client.connected
+    assert ana.client.sid == sid
+    [notification_id] = cluster.send(1, to="ana-quiet", title="still here")
+    assert ana.next("notification")["id"] == notification_id
 
 
 def test_a_large_send_reaches_every_recipient_on_the_other_process(cluster, tabs):
