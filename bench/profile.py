@@ -1,10 +1,26 @@
-"""Where a web process spends its CPU under the ingest load: py-spy samples one `wsgi.py`
-while a closed loop sends one-recipient in-app notifications, then prints the functions with
-the most samples (their own and with what they call) and writes a speedscope profile.
+"""Where a web process spends its CPU: py-spy samples one `wsgi.py` under a load, then prints
+the functions with the most samples (their own and with what they call) and writes a
+speedscope profile. Three loads (run with .venv/bin/python):
 
-    .venv/bin/python -m bench.profile [--seconds 15] [--connections 16]
+    python -m bench.profile [--load ingest] [--seconds 15] [--connections 16]
+    python -m bench.profile --load connects [--sockets 8000] [--connects 3000] [--rate 300]
+    python -m bench.profile --load idle [--sockets 8000] [--seconds 30]
+
+- `ingest`: a closed loop of one-recipient in-app sends over `--connections`.
+- `connects`: `--sockets` idle Socket.IO clients (node, websocket, like the sockets
+  scenario's) connect first, unmeasured; then `--connects` more connect at `--rate` per second
+  while sampled. Prints the server's CPU per connect over them.
+- `idle`: `--sockets` clients connect, then nothing happens while sampled. Prints the
+  server's CPU as a share of a core over that time. Engine.IO pings each socket every 25 s,
+  so a window shorter than that sees a part of the ping cycle only (how much depends on
+  when the sockets connected); the default covers one whole interval.
 
 Open bench/results/profile-<date>.speedscope.json at https://www.speedscope.app.
+
+Reading the samples: py-spy sees Python frames only, so a garbage collection is charged to
+whatever frame allocated the object that started it (under many sockets often eventlet's
+`schedule_call_global` or Flask's `RequestContext.push`); confirm with an experiment before
+blaming a frame for that time.
 """
 
 import argparse
@@ -12,24 +28,33 @@ import secrets
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.harness import Bench
+from bench.harness import Bench, Stack
 from bench.load import Load, closed_loop
+from bench.node import client_fleet, ensure_packages
+from bench.realtime import cpu_seconds, create_users, mint_tokens, product_clients, user_ids
 from bench.report import RESULTS
 
 TOP = 30
+IDLE_CONNECT_RATE = 2000
+"""Offered rate for the unmeasured idle sockets (the server sets the real pace)."""
+SETTLE_SECONDS = 2
+"""Pause after the idle sockets connect, so their handshakes are done before sampling."""
 
 
-def _sample(pid: int, seconds: float, out: Path, speedscope: Path) -> None:
-    """py-spy's collapsed stacks into `out` and a speedscope file, `seconds` of samples."""
+def _sample(pid: int, seconds: float, out: Path, speedscope: Path) -> list[threading.Thread]:
+    """py-spy's collapsed stacks into `out` and a speedscope file, `seconds` of samples;
+    the recording threads, to join once the load is over."""
     py_spy = str(Path(sys.executable).parent / "py-spy")
+    recorders = []
     for form, path in (("raw", out), ("speedscope", speedscope)):
         # Two recordings one after the other would profile different moments; two at once
         # share the process fairly (py-spy only reads its memory).
-        threading.Thread(
+        recorder = threading.Thread(
             target=subprocess.run,
             args=(
                 [
@@ -38,7 +63,7 @@ def _sample(pid: int, seconds: float, out: Path, speedscope: Path) -> None:
                     "--pid",
                     str(pid),
                     "--duration",
-                    str(int(seconds)),
+                    str(max(1, round(seconds))),
                     "--rate",
                     "200",
                     "--format",
@@ -49,7 +74,10 @@ def _sample(pid: int, seconds: float, out: Path, speedscope: Path) -> None:
                 ],
             ),
             kwargs={"check": True, "capture_output": True},
-        ).start()
+        )
+        recorder.start()
+        recorders.append(recorder)
+    return recorders
 
 
 def _function(frame: str) -> str:
@@ -74,22 +102,68 @@ def _tally(collapsed: Path) -> tuple[Counter[str], Counter[str], int]:
     return own, anywhere, total
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--connections", type=int, default=16)
-    args = parser.parse_args()
+def _ingest(stack: Stack, args: argparse.Namespace, out: Path, speedscope: Path) -> str:
     tag = f"profile-{secrets.token_hex(3)}"
     bodies = [{"to": f"{tag}-{n}", "title": "Profile", "body": "in-app"} for n in range(1000)]
+    load = Load(stack.urls, stack.key, bodies, collect_ids=False)
+    closed_loop(load, args.connections, 1.0, warmup_seconds=0.5)
+    recorders = _sample(stack.web_processes[0].pid, args.seconds, out, speedscope)
+    result = closed_loop(load, args.connections, args.seconds, warmup_seconds=0.5)
+    for recorder in recorders:
+        recorder.join()
+    return f"{result.throughput:.0f} req/s while sampled"
+
+
+def _sockets(stack: Stack, args: argparse.Namespace, out: Path, speedscope: Path) -> str:
+    """The `connects` and `idle` loads: the same clients, measured differently."""
+    ensure_packages()
+    measured = args.connects if args.load == "connects" else 0
+    users = user_ids(args.sockets + measured)
+    create_users(stack, users)
+    server = stack.web_processes[0]
+    with client_fleet(product_clients(stack, mint_tokens(users))) as fleet:
+        idle = fleet.connect(0, args.sockets, IDLE_CONNECT_RATE) if args.sockets else None
+        time.sleep(SETTLE_SECONDS)
+        prefix = f"{idle.connected} idle sockets ({idle.pending} not connected); " if idle else ""
+        if args.load == "idle":
+            before, started = cpu_seconds([server]), time.monotonic()
+            for recorder in _sample(server.pid, args.seconds, out, speedscope):
+                recorder.join()
+            share = (cpu_seconds([server]) - before) / (time.monotonic() - started)
+            return f"{prefix}idle CPU {100 * share:.1f} % of a core while sampled"
+        seconds = measured / args.rate
+        recorders = _sample(server.pid, seconds, out, speedscope)
+        before = cpu_seconds([server])
+        summary = fleet.connect(args.sockets, args.sockets + measured, args.rate)
+        per_connect = (cpu_seconds([server]) - before) / max(1, summary.connected)
+        for recorder in recorders:
+            recorder.join()
+    return (
+        f"{prefix}{summary.connected} connects at {summary.summary()['per_second']:.0f}/s "
+        f"({summary.pending} not connected), {1000 * per_connect:.2f} ms of CPU each"
+    )
+
+
+LOADS = {"ingest": _ingest, "connects": _sockets, "idle": _sockets}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--load", choices=sorted(LOADS), default="ingest")
+    parser.add_argument("--seconds", type=float, help="ingest: 15 by default; idle: 30")
+    parser.add_argument("--connections", type=int, default=16, help="ingest")
+    parser.add_argument("--sockets", type=int, default=8000, help="connects, idle")
+    parser.add_argument("--connects", type=int, default=3000, help="connects")
+    parser.add_argument("--rate", type=float, default=300, help="connects: offered per second")
+    args = parser.parse_args()
+    if args.seconds is None:
+        args.seconds = 30 if args.load == "idle" else 15
     stamp = f"{datetime.now(UTC):%Y-%m-%dT%H%M}"
-    collapsed = RESULTS / f"profile-{stamp}.txt"
-    speedscope = RESULTS / f"profile-{stamp}.speedscope.json"
+    collapsed = RESULTS / f"profile-{args.load}-{stamp}.txt"
+    speedscope = RESULTS / f"profile-{args.load}-{stamp}.speedscope.json"
     with Bench("quick", {}).stack("profile") as stack:
-        load = Load(stack.urls, stack.key, bodies, collect_ids=False)
-        closed_loop(load, args.connections, 1.0, warmup_seconds=0.5)
-        _sample(stack.web_processes[0].pid, args.seconds, collapsed, speedscope)
-        result = closed_loop(load, args.connections, args.seconds, warmup_seconds=0.5)
-    print(f"{result.throughput:.0f} req/s while sampled", file=sys.stderr)
+        measured = LOADS[args.load](stack, args, collapsed, speedscope)
+    print(measured, file=sys.stderr)
     own, anywhere, total = _tally(collapsed)
     print(f"{'own %':>6} {'total %':>8}  function ({total} samples)")
     for frame, samples in own.most_common(TOP):
