@@ -441,7 +441,11 @@ export class NotificationBell extends HTMLElement {
   #arrived(notification) {
     this.state.items = [notification, ...this.state.items.filter((item) => item.id !== notification.id)];
     this.#renderItems();
-    this.#showState(null);
+    if (this.#belongsInTab(notification)) this.#showState(null);
+    // A connect replays everything after the newest id this tab listed; listed from the
+    // Unread tab, that includes what was read before the page opened (or, offline, in
+    // another tab). No news: no toast.
+    if (notification.read_at) return;
     this.$toast.replaceChildren(element("strong", {}, notification.title), notification.body ? element("div", {}, notification.body) : null);
     this.$toast.hidden = false;
     clearTimeout(this.toastTimer);

@@ -228,3 +228,41 @@ def test_the_demo_page_works_under_its_content_security_policy(notify, context):
     page.goto(f"{notify.url}/docs")
     expect(page.get_by_text("Send a notification")).to_be_visible()
     assert [p for p in problems if "Content Security Policy" in p or "Refused" in p] == []
+
+
+# Holds what the server sends on the bell's socket until the bell has listed its inbox, so
+# the socket connects with the list's newest id as `last_id` (the race a page can lose).
+HOLD_THE_SOCKET_UNTIL_LISTED = """
+(() => {
+  const listed = new Promise((resolve) => {
+    const poll = () => {
+      if (document.querySelector("notification-bell")?.client?.lastId) resolve();
+      else setTimeout(poll, 10);
+    };
+    poll();
+  });
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    set onmessage(handler) {
+      super.onmessage = (event) => listed.then(() => handler.call(this, event));
+    }
+    get onmessage() { return super.onmessage; }
+  };
+})();
+"""
+
+
+def test_a_notification_read_before_the_page_opened_gets_no_toast(inbox, context):
+    unread = inbox.send(title="Still unread")
+    read = inbox.send(title="Read before the page opened")
+    inbox.notify.call("POST", f"/me/notifications/{read}/read", None, inbox.token)
+    context.add_init_script(HOLD_THE_SOCKET_UNTIL_LISTED)
+    page = inbox.open()
+    # The Unread tab listed only `unread`, so the socket asked for what came after it and
+    # the connect replayed `read` (already read) before the socket was online.
+    last_id = page.evaluate('document.querySelector("notification-bell").client.lastId')
+    assert last_id == read, "the connect did not replay the read notification"
+    assert page.get_by_test_id("notification-toast").is_hidden()
+    expect(badge(page)).to_have_text("1")
+    expect(items(page)).to_have_count(1)
+    expect(items(page).first).to_have_attribute("data-id", unread)
