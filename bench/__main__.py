@@ -2,8 +2,8 @@
 separate processes, prints a table (each figure beside its target) and writes
 bench/results/<date>-<host>.json and a PNG of the latency distributions.
 
-    .venv/bin/python -m bench            # the full run (meant for 15 minutes; 29 on 2 cores today)
-    .venv/bin/python -m bench --quick    # under 2 minutes
+    .venv/bin/python -m bench            # the full run (meant for 15 minutes; 31 on 2026-12-02)
+    .venv/bin/python -m bench --quick    # meant for 2 minutes; 2 to 4 here
     .venv/bin/python -m bench --only ingest,workers
 
 `--size tiny` is what the test suite runs, so the suite cannot rot; its figures mean nothing.
