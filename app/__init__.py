@@ -23,6 +23,7 @@ from app.db import init_app as init_database
 from app.extensions import db, mail, migrate, socketio
 from app.jobs.queue import init_app as init_job_queue
 from app.realtime import compression, wire_json
+from app.realtime.admission import ConnectGate
 from app.realtime.bus import BatchingRedisManager
 from app.realtime.rooms import LocalManager
 from app.redis_client import init_app as init_redis
@@ -62,6 +63,7 @@ def register_extensions(app: Flask) -> None:
     app.extensions["send_coalescer"] = SendCoalescer(
         defaults.SEND_BATCH_MAX_RECIPIENTS, announce_sends
     )
+    app.extensions["connect_gate"] = ConnectGate(app.config["SOCKET_CONNECTS_IN_FLIGHT"])
 
 
 def trust_proxies(app: Flask) -> None:

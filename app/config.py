@@ -95,6 +95,7 @@ def _settings_from_environment(instance_path: str) -> dict[str, Any]:
             "SOCKET_EXPIRY_SWEEP_SECONDS",
             "SOCKET_PING_INTERVAL_SECONDS",
             "SOCKET_PING_TIMEOUT_SECONDS",
+            "SOCKET_CONNECTS_IN_FLIGHT",
             "RETENTION_DAYS",
             "WEBHOOK_EVENT_RETENTION_DAYS",
             "RETENTION_INTERVAL_SECONDS",
@@ -180,6 +181,11 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         )
     if app.config["DELIVERY_BATCH"] < 1:
         raise RuntimeError("DELIVERY_BATCH must be at least 1: it is how many rows a job sends")
+    if app.config["SOCKET_CONNECTS_IN_FLIGHT"] < 1:
+        raise RuntimeError(
+            "SOCKET_CONNECTS_IN_FLIGHT must be at least 1: it is how many socket connects a "
+            "process works on at once"
+        )
 
 
 RATE_LIMIT_SETTINGS = (

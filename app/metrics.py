@@ -49,6 +49,10 @@ RATE_LIMITED = Counter(
     "notify_rate_limited", "Requests and socket events refused by a rate limit.", ["limit"]
 )
 CONNECTED_SOCKETS = Gauge("notify_connected_sockets", "Socket.IO connections to this process.")
+SOCKET_CONNECTS_WAITING = Gauge(
+    "notify_socket_connects_waiting",
+    "Socket.IO connects waiting for their turn (past SOCKET_CONNECTS_IN_FLIGHT at once).",
+)
 
 
 def observe_request(method: str, route: str | None, status: int, seconds: float) -> None:

@@ -1,11 +1,14 @@
-"""Real server processes for tests: `python wsgi.py`, `python worker.py` and Redis."""
+"""Real server processes for tests: `python wsgi.py`, `python worker.py`, Redis, and a TCP
+proxy that takes a dependency away."""
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -202,3 +205,64 @@ class Cluster:
     def send(self, via: int, **body: Any) -> list[str]:
         sent = call(self.urls[via], "POST", "/notifications", self.api_key, body)
         return [item["id"] for item in sent["notifications"]]
+
+
+class TcpProxy:
+    """A TCP relay on a port of its own to `target` (host, port), which a test can take down
+    and bring back: down, it closes every relayed connection and refuses new ones, as a
+    database host that went away does."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._relayed: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def up(self) -> None:
+        """Listen on the proxy's port and relay every connection to the target."""
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        """Stop listening and cut every connection made through the proxy."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            # Closing alone would not wake the accept() blocked on it (Linux).
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        with self._lock:
+            relayed, self._relayed = self._relayed, []
+        for connection in relayed:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._relayed += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)

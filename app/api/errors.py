@@ -6,7 +6,8 @@ from typing import Any
 import redis
 from flask import Flask, Response, g, jsonify
 from pydantic import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,21 @@ HTTP_ERROR_CODES = {
     429: "rate_limited",
     503: "service_unavailable",
 }
+
+DEPENDENCY_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
+"""Failures of the database or Redis rather than of the request: a database that is down or
+whose connection pool stayed exhausted, a Redis that does not answer."""
+
+
+def dependency_name(error: Exception) -> str:
+    """Which dependency one of DEPENDENCY_ERRORS came from: "database" or "redis"."""
+    return "database" if isinstance(error, SQLAlchemyError) else "redis"
 
 
 class ApiError(Exception):
@@ -106,10 +122,6 @@ def register_error_handlers(app: Flask) -> None:
                 response.headers[name] = value
         return response
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
-    @app.errorhandler(redis.ConnectionError)
-    @app.errorhandler(redis.TimeoutError)
     def handle_dependency_down(error: Exception) -> Response:
         # The transaction rolls back with the request, so nothing was half-written.
         log.error(
@@ -117,13 +129,16 @@ def register_error_handlers(app: Flask) -> None:
             g.get("request_id", "-"),
             type(error).__name__,
         )
-        name = "database" if isinstance(error, OperationalError | InterfaceError) else "redis"
+        name = dependency_name(error)
         return error_response(
             503,
             "service_unavailable",
             f"the {name} is unavailable; try again shortly",
             {"dependency": name, "request_id": g.get("request_id", "-")},
         )
+
+    for dependency_error in DEPENDENCY_ERRORS:
+        app.register_error_handler(dependency_error, handle_dependency_down)
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:

@@ -12,6 +12,7 @@ from flask_socketio import ConnectionRefusedError, emit, join_room
 from redis.exceptions import RedisError
 
 from app import defaults, rate_limits
+from app.api.errors import DEPENDENCY_ERRORS, dependency_name
 from app.api.responses import dump
 from app.api.schemas import InboxQuery, NotificationOut
 from app.db import parse_id
@@ -67,7 +68,25 @@ def _last_id(auth: dict[str, Any]) -> int | None:
 def connect(auth: Any = None) -> None:
     """Refuse without a valid user token; join the user's room, then replay what the user
     missed since `last_id` and send the unread count (joining first, so nothing falls
-    between the two)."""
+    between the two). Connects take turns past SOCKET_CONNECTS_IN_FLIGHT at once; one
+    whose database or Redis fails is dropped at the transport, which a Socket.IO client
+    retries on its own (a refusal it would take as final)."""
+    with current_app.extensions["connect_gate"].slot():
+        try:
+            _admit(auth)
+        except DEPENDENCY_ERRORS as error:
+            log.warning(
+                "socket connect dropped for the client to retry: the %s is unavailable (%s)",
+                dependency_name(error),
+                type(error).__name__,
+            )
+            socketio.server.eio.disconnect(
+                socketio.server.manager.eio_sid_from_sid(request.sid, "/")
+            )
+            raise ConnectionRefusedError("service_unavailable: try again shortly") from error
+
+
+def _admit(auth: Any) -> None:
     # Only reads, on the session's one connection (a second checkout per connect could wait
     # forever on a pool that a storm of connects holds): in autocommit they need no BEGIN
     # and no ROLLBACK around them.
@@ -77,10 +96,11 @@ def connect(auth: Any = None) -> None:
     last_id = _last_id(auth)
     if not rate_limits.allow("RATE_LIMIT_SOCKET_CONNECTS", user_id):
         raise ConnectionRefusedError("rate_limited: too many connections for this user")
-    _expire_at(request.sid, token.expires_at.timestamp())
-    presence.connected(request.sid)
     join_room(user_room(user_id))
     count = unread_count(db.session, user_id) if last_id is None else _replay(user_id, last_id)
+    # Counted only once nothing can fail: a refused connect gets no disconnect handler.
+    _expire_at(request.sid, token.expires_at.timestamp())
+    presence.connected(request.sid)
     _to_this_socket("unread_count", {"unread_count": count})
 
 

@@ -98,6 +98,20 @@ def test_a_database_that_is_down_is_503_in_the_contract_shape():
     assert error["details"]["dependency"] == "database"
 
 
+@pytest.mark.postgres_only
+def test_a_connection_pool_that_stays_exhausted_is_503_in_the_contract_shape(database_url):
+    busy = create_app(
+        app_config(
+            database_url,
+            SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2},
+        )
+    )
+    with busy.app_context(), db.engine.connect():
+        response = busy.test_client().get("/users/u1", headers={"Authorization": "Bearer nk_x_y"})
+    error = assert_error(response, 503, "service_unavailable")
+    assert error["details"]["dependency"] == "database"
+
+
 def test_a_token_of_an_erased_user_does_not_open_a_new_namesake(producer, user_client):
     old = user_client("ana")
     assert producer.delete("/users/ana").status_code == 204

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import make_url
 
 from tests.conftest import PROJECT_ROOT, drop_postgres_database, recreate_postgres_database
 from tests.servers import (
     Cluster,
     RedisServer,
+    TcpProxy,
     call,
     create_api_key,
     migrate,
@@ -43,17 +45,38 @@ def server(tmp_path_factory) -> Iterator[Cluster]:
 
 
 class NodeTab:
-    """`node listen.mjs`: a socket.io-client connection printing events as JSON lines."""
+    """`node listen.mjs`: a socket.io-client connection printing events as JSON lines; with
+    `reconnect`, one that reconnects when its connection drops, as a browser's does."""
 
-    def __init__(self, url: str, token: str, transport: str, count: int, last_id: str = ""):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        transport: str,
+        count: int,
+        last_id: str = "",
+        reconnect: bool = False,
+    ):
         args = ["node", "listen.mjs", url, token, transport, str(count)]
         self.process = subprocess.Popen(
             [*args, last_id] if last_id else args,
             cwd=JS_DIR,
+            env=os.environ | {"RECONNECT": "1" if reconnect else "0"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
+
+    def next(self, name: str) -> dict[str, Any]:
+        """Events up to and including the next one called `name` (listen.mjs gives up and
+        says "timeout" after 30 s, which fails here)."""
+        events = []
+        for line in self.process.stdout:
+            events.append(json.loads(line))
+            if events[-1]["event"] == name:
+                return events
+            assert events[-1]["event"] != "timeout", f"no {name!r} event: {events}"
+        raise AssertionError(f"no {name!r} event: {events} {self.process.stderr.read()}")
 
     def wait_connected(self) -> None:
         """Wait for the server's greeting: the unread count it sends on every connect."""
@@ -101,3 +124,38 @@ def test_js_client_sees_a_refused_connection(server):
     assert events[-1]["event"] == "connect_error"
     assert "invalid_credential" in events[-1]["data"]["message"]
     assert call(server.urls[0], "GET", "/healthz", "x")["status"] == "ok"
+
+
+def test_a_connect_during_a_database_outage_is_dropped_and_retried_until_it_gets_in(
+    tmp_path,
+):
+    """Not left waiting unanswered, and not refused for good: the client's own retries get it
+    in once the database is back, with nothing missed."""
+    name = f"notify_js_outage_{os.getpid()}"
+    direct = make_url(recreate_postgres_database(name))
+    database = TcpProxy((direct.host, direct.port or 5432))
+    database.up()
+    proxied = direct.set(host="127.0.0.1", port=database.port)
+    proxied = proxied.render_as_string(hide_password=False)
+    env = server_environment(proxied, None, ASYNC_MODE="eventlet")
+    migrate(env)
+    log = tmp_path / "web.log"
+    try:
+        with web_server(env, log) as url:
+            server = Cluster([url], env, create_api_key(env, "outage"), None)
+            token = server.token("ana")
+            database.down()
+            tab = NodeTab(url, token, "websocket", count=1, reconnect=True)
+            dropped = tab.next("disconnect")
+            assert "connect_error" not in [event["event"] for event in dropped]
+            database.up()
+            tab.next("unread_count")
+            [notification_id] = server.send(0, to="ana", title="after the outage")
+            events = tab.finish()
+            assert [e["data"]["id"] for e in events if e["event"] == "notification"] == [
+                notification_id
+            ]
+        assert "socket connect dropped for the client to retry: the database" in log.read_text()
+    finally:
+        database.down()
+        drop_postgres_database(name)
