@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, current_app, request
 from flask_socketio import ConnectionRefusedError, emit, join_room
 from redis.exceptions import RedisError
+from sqlalchemy import Connection
 
 from app import defaults, rate_limits
 from app.api.errors import DEPENDENCY_ERRORS, dependency_name
@@ -41,12 +42,12 @@ def _without_routing_error(handler: Callable[..., None]) -> Callable[..., None]:
     return handle
 
 
-def _authenticated_user(auth: Any) -> VerifiedToken:
+def _authenticated_user(auth: Any, reads: Connection) -> VerifiedToken:
     token = auth.get("token") if isinstance(auth, dict) else None
     if not isinstance(token, str) or not token:
         raise ConnectionRefusedError("missing_credential: send auth {token: <user token>}")
     try:
-        return user_of_token(db.session, current_app.config["USER_TOKEN_SECRET"], token)
+        return user_of_token(reads, current_app.config["USER_TOKEN_SECRET"], token)
     except ExpiredToken as error:
         raise ConnectionRefusedError("token_expired: the user token has expired") from error
     except InvalidToken as error:
@@ -89,15 +90,15 @@ def connect(auth: Any = None) -> None:
 def _admit(auth: Any) -> None:
     # Only reads, on the session's one connection (a second checkout per connect could wait
     # forever on a pool that a storm of connects holds): in autocommit they need no BEGIN
-    # and no ROLLBACK around them.
-    db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    token = _authenticated_user(auth)
+    # and no ROLLBACK around them. The connection's own, where no ORM object is involved.
+    reads = db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    token = _authenticated_user(auth, reads)
     user_id = token.user_id
     last_id = _last_id(auth)
     if not rate_limits.allow("RATE_LIMIT_SOCKET_CONNECTS", user_id):
         raise ConnectionRefusedError("rate_limited: too many connections for this user")
     join_room(user_room(user_id))
-    count = unread_count(db.session, user_id) if last_id is None else _replay(user_id, last_id)
+    count = unread_count(reads, user_id) if last_id is None else _replay(user_id, last_id)
     # Counted only once nothing can fail: a refused connect gets no disconnect handler.
     _expire_at(request.sid, token.expires_at.timestamp())
     presence.connected(request.sid)
