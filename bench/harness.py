@@ -53,13 +53,60 @@ def request(url: str, method: str, credential: str, body: Any = None, timeout: f
         return json.loads(response.read())
 
 
-@contextmanager
-def prepared(database: str, **settings: str) -> Iterator[tuple[dict[str, str], str]]:
-    """A fresh, migrated database and an API key; yields (environment, key), then drops it."""
+def postgres_url(database: str) -> str:
+    """The URL of a database on the benchmarks' Postgres."""
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}"
+
+
+def existing_databases(like: str) -> list[str]:
+    """Names of the databases whose name matches the SQL LIKE pattern `like`."""
+    connection = psycopg2.connect(POSTGRES_ADMIN_URL)
+    with connection, connection.cursor() as cursor:
+        cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (like,))
+        names = [name for (name,) in cursor.fetchall()]
+    connection.close()
+    return names
+
+
+def create_database(database: str, template: str | None = None) -> None:
+    """A new database `database` (dropped first if it exists): empty, or a copy of
+    `template`."""
+    drop_database(database)
+    # A file copy: the default strategy writes a large template's every page to the WAL.
+    copy = f" TEMPLATE {template} STRATEGY FILE_COPY" if template else ""
+    _admin(f"CREATE DATABASE {database}{copy}")
+
+
+def drop_database(database: str) -> None:
+    """Drop `database` if it exists, closing its connections."""
     _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-    _admin(f"CREATE DATABASE {database}")
+
+
+def rename_database(database: str, new_name: str) -> None:
+    """Rename `database`; nothing may be connected to it."""
+    _admin(f"ALTER DATABASE {database} RENAME TO {new_name}")
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`flask db upgrade` on the environment's DATABASE_URL."""
+    subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+@contextmanager
+def prepared(
+    database: str, template: str | None = None, **settings: str
+) -> Iterator[tuple[dict[str, str], str]]:
+    """A fresh, migrated database (a copy of `template` when given) and an API key; yields
+    (environment, key), then drops it."""
+    create_database(database, template)
     env = os.environ | {
-        "DATABASE_URL": POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}",
+        "DATABASE_URL": postgres_url(database),
         "SECRET_KEY": SECRET,
         "LOG_LEVEL": "WARNING",
         # The load is one API key at full speed: a limit would measure itself.
@@ -68,13 +115,17 @@ def prepared(database: str, **settings: str) -> Iterator[tuple[dict[str, str], s
         "ALLOW_PRIVATE_DESTINATIONS": "true",
         **settings,
     }
-    flask = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi"]
     try:
-        subprocess.run(
-            [*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
-        )
+        migrate(env)
         key = subprocess.run(
-            [*flask, "keys", "create", "bench"],
+            [
+                str(Path(sys.executable).parent / "flask"),
+                "--app",
+                "wsgi",
+                "keys",
+                "create",
+                "bench",
+            ],
             cwd=ROOT,
             env=env,
             check=True,
@@ -83,7 +134,7 @@ def prepared(database: str, **settings: str) -> Iterator[tuple[dict[str, str], s
         ).stdout.strip()
         yield env, key
     finally:
-        _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        drop_database(database)
 
 
 @contextmanager
@@ -172,12 +223,16 @@ class Bench:
     async_mode: str = "eventlet"
 
     @contextmanager
-    def stack(self, name: str, web: int = 1, **settings: str) -> Iterator[Stack]:
-        """A fresh database `notify_bench_<name>`, a flushed Redis, and `web` web processes
-        started as the Procfile starts them; stopped and dropped on exit."""
+    def stack(
+        self, name: str, web: int = 1, template: str | None = None, **settings: str
+    ) -> Iterator[Stack]:
+        """A fresh database `notify_bench_<name>` (a copy of the database `template` when
+        given), a flushed Redis, and `web` web processes started as the Procfile starts them;
+        stopped and dropped on exit."""
         redis.Redis.from_url(REDIS_URL).flushdb()
         base = {"REDIS_URL": REDIS_URL, "ASYNC_MODE": self.async_mode}
         with ExitStack() as exits:
-            env, key = exits.enter_context(prepared(f"notify_bench_{name}", **base, **settings))
+            database = f"notify_bench_{name}"
+            env, key = exits.enter_context(prepared(database, template, **base, **settings))
             webs = [exits.enter_context(web_process(env)) for _ in range(web)]
             yield Stack(env, key, [url for url, _ in webs], [p for _, p in webs], exits)
