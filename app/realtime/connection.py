@@ -84,13 +84,16 @@ def connect(auth: Any = None) -> None:
             socketio.server.eio.disconnect(
                 socketio.server.manager.eio_sid_from_sid(request.sid, "/")
             )
+            # Only so python-socketio does not count the socket as connected: with the
+            # transport closed, the refusal never reaches the client.
             raise ConnectionRefusedError("service_unavailable: try again shortly") from error
 
 
 def _admit(auth: Any) -> None:
     # Only reads, on the session's one connection (a second checkout per connect could wait
     # forever on a pool that a storm of connects holds): in autocommit they need no BEGIN
-    # and no ROLLBACK around them. The connection's own, where no ORM object is involved.
+    # and no ROLLBACK around them. Read through the connection itself where no ORM object
+    # is loaded: the session's execution path costs about as much again.
     reads = db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     token = _authenticated_user(auth, reads)
     user_id = token.user_id
