@@ -153,14 +153,45 @@ def _engine_options(database_url: str) -> dict[str, Any]:
     return options
 
 
+CONNECT_READS = "connect_reads"
+"""The bind socket connects read through: its own pool of SOCKET_CONNECTS_IN_FLIGHT
+connections, one for each connect the gate lets in, so a connect never waits for one."""
+
+
+def _connect_reads_options(database_url: str, in_flight: int) -> dict[str, Any]:
+    return {
+        **_engine_options(database_url),
+        "url": database_url,
+        # Connects only read, so their connections stay in autocommit: no isolation level to
+        # set and reset at each checkout, no BEGIN and no ROLLBACK.
+        "isolation_level": "AUTOCOMMIT",
+        "pool_reset_on_return": None,
+        # No ping per checkout: a connection that died with its server fails that connect,
+        # which the client retries, and the failure makes the pool replace all its older
+        # connections.
+        "pool_pre_ping": False,
+        "pool_size": in_flight,
+        "max_overflow": 0,
+    }
+
+
 def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     """Fill `app.config` from the environment (after reading `.env`), then `overrides`."""
     load_dotenv()
     app.config.from_mapping(_settings_from_environment(app.instance_path))
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     app.json.sort_keys = False
     if overrides:
         app.config.from_mapping(overrides)
+    database_url = app.config["SQLALCHEMY_DATABASE_URI"]
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(database_url))
+    app.config.setdefault(
+        "SQLALCHEMY_BINDS",
+        {
+            CONNECT_READS: _connect_reads_options(
+                database_url, app.config["SOCKET_CONNECTS_IN_FLIGHT"]
+            )
+        },
+    )
     embedded = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     if embedded:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)

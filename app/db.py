@@ -130,8 +130,8 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Engine-specific connection settings, applied to every new connection."""
+    """Engine-specific connection settings, applied to every new connection of every bind."""
     with app.app_context():
-        engine = db.engine
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _tune_sqlite)
+        for engine in db.engines.values():
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _tune_sqlite)

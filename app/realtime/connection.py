@@ -11,11 +11,13 @@ from flask import Flask, current_app, request
 from flask_socketio import ConnectionRefusedError, emit, join_room
 from redis.exceptions import RedisError
 from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from app import defaults, rate_limits
 from app.api.errors import DEPENDENCY_ERRORS, dependency_name
 from app.api.responses import dump
 from app.api.schemas import InboxQuery, NotificationOut
+from app.config import CONNECT_READS
 from app.db import parse_id
 from app.extensions import db, socketio
 from app.realtime import presence
@@ -90,18 +92,21 @@ def connect(auth: Any = None) -> None:
 
 
 def _admit(auth: Any) -> None:
-    # Only reads, on the session's one connection (a second checkout per connect could wait
-    # forever on a pool that a storm of connects holds): in autocommit they need no BEGIN
-    # and no ROLLBACK around them. Read through the connection itself where no ORM object
-    # is loaded: the session's execution path costs about as much again.
-    reads = db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    # The connects' own pool has a connection for each connect the gate lets in. Read
+    # through the connection itself where no ORM object is loaded: the session's execution
+    # path costs about as much again.
+    with db.engines[CONNECT_READS].connect() as reads:
+        _admit_reading(auth, reads)
+
+
+def _admit_reading(auth: Any, reads: Connection) -> None:
     token = _authenticated_user(auth, reads)
     user_id = token.user_id
     last_id = _last_id(auth)
     if not rate_limits.allow("RATE_LIMIT_SOCKET_CONNECTS", user_id):
         raise ConnectionRefusedError("rate_limited: too many connections for this user")
     join_room(user_room(user_id))
-    count = unread_count(reads, user_id) if last_id is None else _replay(user_id, last_id)
+    count = unread_count(reads, user_id) if last_id is None else _replay(reads, user_id, last_id)
     # Counted only once nothing can fail: a refused connect gets no disconnect handler.
     _expire_at(request.sid, token.expires_at.timestamp())
     presence.connected(request.sid)
@@ -161,11 +166,12 @@ def _to_this_socket(event: str, data: Any) -> None:
     emit(event, data, to=request.sid, ignore_queue=True)
 
 
-def _replay(user_id: str, last_id: int) -> int:
+def _replay(reads: Connection, user_id: str, last_id: int) -> int:
     """Emit what the user missed since `last_id`; the unread count, as read with it."""
-    page = list_inbox(
-        db.session, user_id, InboxQuery(after=str(last_id), limit=defaults.CATCH_UP_MAX)
-    )
+    with Session(reads) as session:
+        page = list_inbox(
+            session, user_id, InboxQuery(after=str(last_id), limit=defaults.CATCH_UP_MAX)
+        )
     for notification in page.items:
         _to_this_socket("notification", dump(NotificationOut, notification))
     if page.next_cursor is not None:

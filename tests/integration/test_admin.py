@@ -6,6 +6,7 @@ import logging
 import re
 from datetime import UTC, datetime, timedelta
 
+import flask
 import pytest
 from redis import Redis
 from rq import Queue
@@ -128,6 +129,17 @@ def test_sign_in_with_a_key_then_sign_out(client, api_key):
     assert signed_out.status_code == 303
     assert 'name="key"' in client.get("/admin").get_data(as_text=True)
     assert_error(client.get("/admin/api/stats"), 401, "missing_credential")
+
+
+def test_the_session_cookie_is_read_under_admin_only(app, client, api_key):
+    _sign_in(client, api_key)
+    cookie = client.get_cookie("notify_admin", path="/admin")
+    header = {"Cookie": f"notify_admin={cookie.value}"}
+    with app.test_request_context("/admin/api/stats", headers=header):
+        assert dict(flask.session)
+    for path in ("/notifications", "/socket.io/", "/administrator"):
+        with app.test_request_context(path, headers=header):
+            assert dict(flask.session) == {}
 
 
 def test_a_wrong_key_gets_the_same_answer_whatever_is_wrong_and_is_never_logged(

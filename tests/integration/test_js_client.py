@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,11 +127,10 @@ def test_js_client_sees_a_refused_connection(server):
     assert call(server.urls[0], "GET", "/healthz", "x")["status"] == "ok"
 
 
-def test_a_connect_during_a_database_outage_is_dropped_and_retried_until_it_gets_in(
-    tmp_path,
-):
-    """Not left waiting unanswered, and not refused for good: the client's own retries get it
-    in once the database is back, with nothing missed."""
+@pytest.fixture
+def behind_a_proxy(tmp_path) -> Iterator[tuple[Cluster, TcpProxy, Path]]:
+    """A server whose Postgres is reached through a TCP proxy that the test can take down;
+    the server, the proxy and the server's log."""
     name = f"notify_js_outage_{os.getpid()}"
     direct = make_url(recreate_postgres_database(name))
     database = TcpProxy((direct.host, direct.port or 5432))
@@ -142,20 +142,54 @@ def test_a_connect_during_a_database_outage_is_dropped_and_retried_until_it_gets
     log = tmp_path / "web.log"
     try:
         with web_server(env, log) as url:
-            server = Cluster([url], env, create_api_key(env, "outage"), None)
-            token = server.token("ana")
-            database.down()
-            tab = NodeTab(url, token, "websocket", count=1, reconnect=True)
-            dropped = tab.next("disconnect")
-            assert "connect_error" not in [event["event"] for event in dropped]
-            database.up()
-            tab.next("unread_count")
-            [notification_id] = server.send(0, to="ana", title="after the outage")
-            events = tab.finish()
-            assert [e["data"]["id"] for e in events if e["event"] == "notification"] == [
-                notification_id
-            ]
-        assert "socket connect dropped for the client to retry: the database" in log.read_text()
+            yield Cluster([url], env, create_api_key(env, "outage"), None), database, log
     finally:
         database.down()
         drop_postgres_database(name)
+
+
+def test_a_connect_during_a_database_outage_is_dropped_and_retried_until_it_gets_in(
+    behind_a_proxy,
+):
+    """Not left waiting unanswered, and not refused for good: the client's own retries get it
+    in once the database is back, with nothing missed."""
+    server, database, log = behind_a_proxy
+    token = server.token("ana")
+    database.down()
+    tab = NodeTab(server.urls[0], token, "websocket", count=1, reconnect=True)
+    dropped = tab.next("disconnect")
+    assert "connect_error" not in [event["event"] for event in dropped]
+    database.up()
+    tab.next("unread_count")
+    [notification_id] = server.send(0, to="ana", title="after the outage")
+    events = tab.finish()
+    assert [e["data"]["id"] for e in events if e["event"] == "notification"] == [notification_id]
+    assert "socket connect dropped for the client to retry: the database" in log.read_text()
+
+
+def test_connects_get_in_after_the_database_restarts_under_the_pool_they_read_through(
+    behind_a_proxy,
+):
+    """The connects' pool does not ping a connection before each use: the one it kept from
+    before the restart fails one connect, which is dropped and retried, and the failure
+    replaces the pool's connections; every client gets in."""
+    server, database, log = behind_a_proxy
+    tokens = {user: server.token(user) for user in ("ana", "bo", "cy")}
+    before = NodeTab(server.urls[0], tokens["ana"], "websocket", count=1)
+    before.wait_connected()
+    server.send(0, to="ana", title="before the restart")
+    before.finish()
+    database.down()
+    database.up()
+    tabs = {
+        user: NodeTab(server.urls[0], token, "websocket", count=1, reconnect=True)
+        for user, token in tokens.items()
+    }
+    for user, tab in tabs.items():
+        tab.next("unread_count")
+        [notification_id] = server.send(0, to=user, title="after the restart")
+        events = tab.finish()
+        assert "connect_error" not in [event["event"] for event in events]
+        notifications = [e["data"]["id"] for e in events if e["event"] == "notification"]
+        assert notifications == [notification_id]
+    assert log.read_text().count("socket connect dropped for the client to retry") <= 1
