@@ -30,9 +30,10 @@ def monkey_patch(mode: str) -> None:
 
         # eventlet's monkey_patch does it too by default; saying it keeps both modes alike.
         patch_psycopg()
-        from app.realtime import pings
+        from app.realtime import pings, unmasking
 
         pings.install()
+        unmasking.install()
     elif mode == "gevent":
         from gevent import monkey
 
