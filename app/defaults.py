@@ -137,9 +137,8 @@ SOCKET_PING_TIMEOUT_SECONDS = 20
 """How long a ping may go unanswered before the server closes the connection."""
 
 SOCKET_CONNECTS_IN_FLIGHT = 10
-"""Socket.IO connects one web process works on at once (each reads the database); the rest
-wait their turn in arrival order. Half of DATABASE_POOL_SIZE, so the API's requests still find
-connections during a reconnect storm."""
+"""Socket.IO connects one web process works on at once (each reads the database, on a pool of
+this many connections of their own); the rest wait their turn in arrival order."""
 
 RATE_LIMIT_API_KEY = "300 per second; 10000 per minute"
 """Requests one API key may make across the producer routes (Flask-Limiter notation)."""
