@@ -1,6 +1,6 @@
 """Channel preferences: global switches and per-category overrides; absent means on."""
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -51,7 +51,14 @@ def update_preferences(session: Session, user_id: str, change: PreferencesUpdate
     return _as_dict(preference)
 
 
-def opted_out(preference: Preference | None, channel: str, category: str) -> str | None:
+class Switches(NamedTuple):
+    """A user's stored switches, as a send reads them (`Preference` has the same two)."""
+
+    channels: dict[str, bool]
+    categories: dict[str, dict[str, bool]]
+
+
+def opted_out(preference: Preference | Switches | None, channel: str, category: str) -> str | None:
     """Why the user does not want `channel` for `category`, or None when they do."""
     if preference is None:
         return None
