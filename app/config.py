@@ -8,6 +8,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 from limits import parse_many
+from sqlalchemy import make_url
 
 from app import defaults
 
@@ -159,6 +160,7 @@ connections, one for each connect the gate lets in, so a connect never waits for
 
 
 def _connect_reads_options(database_url: str, in_flight: int) -> dict[str, Any]:
+    """The engine options of the CONNECT_READS bind."""
     return {
         **_engine_options(database_url),
         "url": database_url,
@@ -166,13 +168,18 @@ def _connect_reads_options(database_url: str, in_flight: int) -> dict[str, Any]:
         # set and reset at each checkout, no BEGIN and no ROLLBACK.
         "isolation_level": "AUTOCOMMIT",
         "pool_reset_on_return": None,
-        # No ping per checkout: a connection that died with its server fails that connect,
-        # which the client retries, and the failure makes the pool replace all its older
-        # connections.
+        # Pinged only after sitting idle (app.db.ping_after_idle), not at every checkout.
         "pool_pre_ping": False,
         "pool_size": in_flight,
         "max_overflow": 0,
     }
+
+
+def _in_memory_sqlite(database_url: str) -> bool:
+    url = make_url(database_url)
+    return url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    )
 
 
 def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
@@ -183,14 +190,15 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     if overrides:
         app.config.from_mapping(overrides)
     database_url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if _in_memory_sqlite(database_url):
+        raise RuntimeError(
+            "DATABASE_URL names an in-memory SQLite database, which each connection would see "
+            "empty: name a file instead (sqlite:///path/to/notify.db)"
+        )
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(database_url))
-    app.config.setdefault(
-        "SQLALCHEMY_BINDS",
-        {
-            CONNECT_READS: _connect_reads_options(
-                database_url, app.config["SOCKET_CONNECTS_IN_FLIGHT"]
-            )
-        },
+    app.config.setdefault("SQLALCHEMY_BINDS", {}).setdefault(
+        CONNECT_READS,
+        _connect_reads_options(database_url, app.config["SOCKET_CONNECTS_IN_FLIGHT"]),
     )
     embedded = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     if embedded:

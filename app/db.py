@@ -1,6 +1,7 @@
 """Engine-neutral helpers over SQLAlchemy: portable column types, the upsert statement and
 bulk inserts."""
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,12 +11,14 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Engine,
     Integer,
     Row,
     Table,
     bindparam,
     cast,
     event,
+    exc,
     func,
     insert,
     select,
@@ -26,6 +29,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
+from app import defaults
+from app.config import CONNECT_READS
 from app.extensions import db
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY, so big ids are plain integers there.
@@ -129,9 +134,33 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def ping_after_idle(engine: Engine, idle_seconds: float) -> None:
+    """Have `engine`'s pool ping a connection before lending it only when it sat unused for
+    `idle_seconds` or more: pre-ping's safety after a quiet spell (a restarted server, a
+    proxy's idle timeout), without its round trip at each checkout of a busy pool. A failed
+    ping replaces every connection the pool holds that is older than the failure."""
+
+    def returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    def lending(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.InvalidatePoolError("the connection died while idle") from error
+
+    event.listen(engine, "checkin", returned)
+    event.listen(engine, "checkout", lending)
+
+
 def init_app(app: Flask) -> None:
-    """Engine-specific connection settings, applied to every new connection of every bind."""
+    """Engine-specific connection settings, applied to every new connection of every bind;
+    the connects' pool pings its idle connections."""
     with app.app_context():
         for engine in db.engines.values():
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _tune_sqlite)
+        ping_after_idle(db.engines[CONNECT_READS], defaults.CONNECT_READS_PING_AFTER_IDLE_SECONDS)

@@ -140,6 +140,10 @@ SOCKET_CONNECTS_IN_FLIGHT = 10
 """Socket.IO connects one web process works on at once (each reads the database, on a pool of
 this many connections of their own); the rest wait their turn in arrival order."""
 
+CONNECT_READS_PING_AFTER_IDLE_SECONDS = 10.0
+"""A connection of the connects' pool unused for this long is pinged before its next use (a
+server restart or a proxy's idle timeout may have closed it); a busy pool is never pinged."""
+
 RATE_LIMIT_API_KEY = "300 per second; 10000 per minute"
 """Requests one API key may make across the producer routes (Flask-Limiter notation)."""
 

@@ -96,17 +96,15 @@ def _admit(auth: Any) -> None:
     # through the connection itself where no ORM object is loaded: the session's execution
     # path costs about as much again.
     with db.engines[CONNECT_READS].connect() as reads:
-        _admit_reading(auth, reads)
-
-
-def _admit_reading(auth: Any, reads: Connection) -> None:
-    token = _authenticated_user(auth, reads)
-    user_id = token.user_id
-    last_id = _last_id(auth)
-    if not rate_limits.allow("RATE_LIMIT_SOCKET_CONNECTS", user_id):
-        raise ConnectionRefusedError("rate_limited: too many connections for this user")
-    join_room(user_room(user_id))
-    count = unread_count(reads, user_id) if last_id is None else _replay(reads, user_id, last_id)
+        token = _authenticated_user(auth, reads)
+        user_id = token.user_id
+        last_id = _last_id(auth)
+        if not rate_limits.allow("RATE_LIMIT_SOCKET_CONNECTS", user_id):
+            raise ConnectionRefusedError("rate_limited: too many connections for this user")
+        join_room(user_room(user_id))
+        count = (
+            unread_count(reads, user_id) if last_id is None else _replay(reads, user_id, last_id)
+        )
     # Counted only once nothing can fail: a refused connect gets no disconnect handler.
     _expire_at(request.sid, token.expires_at.timestamp())
     presence.connected(request.sid)

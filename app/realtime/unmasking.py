@@ -1,4 +1,4 @@
-"""Unmasking of WebSocket frames a whole frame at a time, under eventlet.
+"""Unmasking of client WebSocket frames in one integer XOR per received chunk, under eventlet.
 
 A client masks every frame it sends (RFC 6455, section 5.3) and the server XORs the mask
 back out. Eventlet's `RFC6455WebSocket._apply_mask` does that a byte at a time in a Python

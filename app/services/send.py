@@ -89,7 +89,7 @@ class _Recipient:
     email: str | None
     phone: str | None
     locale: str | None
-    preference: Switches | None
+    preference: Switches
     has_push: bool
     # In-app notifications unread before this send.
     unread: int
@@ -121,7 +121,6 @@ def _stored_recipients_query(push: bool) -> Select:
             User.email,
             User.phone,
             User.locale,
-            Preference.user_id.is_not(None),
             Preference.channels,
             Preference.categories,
             has_push,
@@ -142,11 +141,13 @@ def _stored_recipients(session: Session, user_ids: list[str], push: bool) -> dic
     trip on the send's critical path. Read through the session's connection: no ORM object
     is loaded, and the session's execution path cost half as much again (190-220 against
     135 us of CPU for one known user)."""
+    # What the session has not written yet (nothing, on the send routes) must be read too.
+    session.flush()
     rows = session.connection().execute(STORED_RECIPIENTS[push], {"user_ids": user_ids})
     recipients = {}
-    for user_id, email, phone, locale, stored, channels, categories, pushable, unread in rows:
-        # `stored`: the user has a preferences row (a stored row's switches may be empty).
-        preference = Switches(channels, categories) if stored else None
+    for user_id, email, phone, locale, channels, categories, pushable, unread in rows:
+        # No preferences row (the outer join's NULLs) means every switch is on.
+        preference = Switches(channels or {}, categories or {})
         recipients[user_id] = _Recipient(email, phone, locale, preference, bool(pushable), unread)
     return recipients
 

@@ -242,3 +242,21 @@ def test_catch_up_past_the_bound_asks_the_client_to_page(rt_app, rt_producer):
         .get_json()
     )
     assert len(rest["items"]) == total - defaults.CATCH_UP_MAX
+
+
+@pytest.mark.postgres_only
+def test_connects_get_in_while_the_apis_pool_is_exhausted(app_with):
+    """Connects read through a pool of their own, so a storm of them and the API never wait
+    for each other's connections."""
+    busy = app_with(
+        REDIS_URL=None,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2},
+    )
+    with busy.app_context():
+        key = create_api_key(db.session, "busy").secret
+        db.session.commit()
+    token = token_for(busy, ApiClient(busy.test_client(), key), "ana")
+    with busy.app_context(), db.engine.connect():
+        client = connect(busy, token=token)
+        assert client.is_connected()
+        assert events(client) == [("unread_count", {"unread_count": 0})]

@@ -5,7 +5,7 @@ import re
 import pytest
 from flask import Flask
 
-from app.config import PROJECT_ROOT, load_config
+from app.config import CONNECT_READS, PROJECT_ROOT, load_config
 
 
 @pytest.mark.parametrize(
@@ -76,3 +76,35 @@ def test_every_setting_is_documented_in_the_readme_and_the_env_example():
     missing_from_example = {name for name in settings if f"{name}=" not in example}
     assert not missing_from_readme
     assert not missing_from_example
+
+
+def test_socket_connects_read_through_a_bind_of_their_own_on_the_overridden_database(tmp_path):
+    url = "postgresql+psycopg2://u@h/db"
+    app = Flask(__name__, instance_path=str(tmp_path))
+    load_config(
+        app,
+        {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "s" * 40, "SOCKET_CONNECTS_IN_FLIGHT": 7},
+    )
+    reads = app.config["SQLALCHEMY_BINDS"][CONNECT_READS]
+    assert reads["url"] == url
+    assert (reads["pool_size"], reads["max_overflow"]) == (7, 0)
+    assert reads["isolation_level"] == "AUTOCOMMIT"
+    assert not reads["pool_pre_ping"]
+    # The API's engine is configured for the overridden database too (its pool settings).
+    assert "pool_size" in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+
+
+def test_binds_given_in_the_settings_keep_the_connects_bind(tmp_path):
+    app = Flask(__name__, instance_path=str(tmp_path))
+    binds = {"reports": {"url": "postgresql+psycopg2://u@h/reports"}}
+    load_config(app, {"SQLALCHEMY_BINDS": binds, "SECRET_KEY": "s" * 40})
+    assert set(app.config["SQLALCHEMY_BINDS"]) == {"reports", CONNECT_READS}
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"]
+)
+def test_an_in_memory_sqlite_database_is_refused_with_the_reason(tmp_path, url):
+    app = Flask(__name__, instance_path=str(tmp_path))
+    with pytest.raises(RuntimeError, match="in-memory SQLite"):
+        load_config(app, {"SQLALCHEMY_DATABASE_URI": url})
