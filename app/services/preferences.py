@@ -52,19 +52,17 @@ def update_preferences(session: Session, user_id: str, change: PreferencesUpdate
 
 
 class Switches(NamedTuple):
-    """A user's stored switches, as a send reads them (`Preference` has the same two)."""
+    """A user's stored switches, as a send reads them (empty for a user who set none)."""
 
     channels: dict[str, bool]
     categories: dict[str, dict[str, bool]]
 
 
-def opted_out(preference: Preference | Switches | None, channel: str, category: str) -> str | None:
+def opted_out(switches: Switches, channel: str, category: str) -> str | None:
     """Why the user does not want `channel` for `category`, or None when they do."""
-    if preference is None:
-        return None
-    if preference.channels.get(channel) is False:
+    if switches.channels.get(channel) is False:
         return f"opted out: {channel} is off"
-    if preference.categories.get(category, {}).get(channel) is False:
+    if switches.categories.get(category, {}).get(channel) is False:
         return f"opted out: {channel} is off for {category}"
     return None
 
