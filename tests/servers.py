@@ -16,7 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import PROJECT_ROOT, TEST_SECRET
+from tests.conftest import (
+    PROJECT_ROOT,
+    TEST_SECRET,
+    drop_postgres_database,
+    recreate_postgres_database,
+)
 
 STARTUP_SECONDS = 30
 
@@ -266,3 +271,20 @@ class TcpProxy:
                 sink.sendall(chunk)
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
+
+
+@contextmanager
+def proxied_postgres(name: str) -> Iterator[tuple[str, TcpProxy]]:
+    """A fresh database `name` reached through a `TcpProxy` that is up: its URL through the
+    proxy, and the proxy; dropped afterwards."""
+    from sqlalchemy import make_url
+
+    direct = make_url(recreate_postgres_database(name))
+    proxy = TcpProxy((direct.host, direct.port or 5432))
+    proxy.up()
+    url = direct.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    try:
+        yield url, proxy
+    finally:
+        proxy.down()
+        drop_postgres_database(name)

@@ -8,31 +8,23 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from app import create_app, defaults
 from app.config import CONNECT_READS
 from app.db import ping_after_idle
 from app.extensions import db
-from tests.conftest import app_config, drop_postgres_database, recreate_postgres_database
-from tests.servers import TcpProxy
+from tests.conftest import app_config
+from tests.servers import TcpProxy, proxied_postgres
 
 IDLE_SECONDS = 0.2
 
 
 @pytest.fixture
 def proxied() -> Iterator[tuple[str, TcpProxy]]:
-    name = f"notify_pool_{os.getpid()}"
-    direct = make_url(recreate_postgres_database(name))
-    proxy = TcpProxy((direct.host, direct.port or 5432))
-    proxy.up()
-    url = direct.set(drivername="postgresql+psycopg2", host="127.0.0.1", port=proxy.port)
-    try:
-        yield url.render_as_string(hide_password=False), proxy
-    finally:
-        proxy.down()
-        drop_postgres_database(name)
+    with proxied_postgres(f"notify_pool_{os.getpid()}") as (url, proxy):
+        yield url.replace("postgresql://", "postgresql+psycopg2://"), proxy
 
 
 def _engine(url: str, idle_seconds: float) -> Engine:

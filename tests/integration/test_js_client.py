@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import make_url
 
 from tests.conftest import PROJECT_ROOT, drop_postgres_database, recreate_postgres_database
 from tests.servers import (
@@ -20,6 +19,7 @@ from tests.servers import (
     call,
     create_api_key,
     migrate,
+    proxied_postgres,
     server_environment,
     web_server,
 )
@@ -131,21 +131,12 @@ def test_js_client_sees_a_refused_connection(server):
 def behind_a_proxy(tmp_path) -> Iterator[tuple[Cluster, TcpProxy, Path]]:
     """A server whose Postgres is reached through a TCP proxy that the test can take down;
     the server, the proxy and the server's log."""
-    name = f"notify_js_outage_{os.getpid()}"
-    direct = make_url(recreate_postgres_database(name))
-    database = TcpProxy((direct.host, direct.port or 5432))
-    database.up()
-    proxied = direct.set(host="127.0.0.1", port=database.port)
-    proxied = proxied.render_as_string(hide_password=False)
-    env = server_environment(proxied, None, ASYNC_MODE="eventlet")
-    migrate(env)
-    log = tmp_path / "web.log"
-    try:
+    with proxied_postgres(f"notify_js_outage_{os.getpid()}") as (proxied, database):
+        env = server_environment(proxied, None, ASYNC_MODE="eventlet")
+        migrate(env)
+        log = tmp_path / "web.log"
         with web_server(env, log) as url:
             yield Cluster([url], env, create_api_key(env, "outage"), None), database, log
-    finally:
-        database.down()
-        drop_postgres_database(name)
 
 
 def test_a_connect_during_a_database_outage_is_dropped_and_retried_until_it_gets_in(
