@@ -53,7 +53,7 @@ class Notification(db.Model):
         # Inbox pages, `after=` catch-up and erasure: one user's rows by id.
         Index("ix_notifications_user_id_id", "user_id", "id"),
         Index("ix_notifications_user_id_category_id", "user_id", "category", "id"),
-        # The unread count and the Unread tab stay small however long the history is.
+        # The Unread tab stays small however long the history is.
         Index(
             "ix_notifications_unread",
             "user_id",

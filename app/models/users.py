@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, func
+from sqlalchemy import ForeignKey, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import BigId, JsonDocument, UtcDateTime
@@ -26,6 +26,9 @@ class User(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         UtcDateTime, server_default=func.current_timestamp()
     )
+    # Unread, unarchived in-app notifications. Kept by the database's triggers on
+    # notifications (migration 7d3e9a41c2b8), whoever writes them; never set it here.
+    unread_count: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class Preference(db.Model):

@@ -74,7 +74,7 @@ def announce_created(notifications: list[StoredNotification], counts: dict[str, 
 
 
 def announce_unread_counts(user_ids: list[str]) -> None:
-    """Push each user's current `unread_count`, counted in one query."""
+    """Push each user's current `unread_count`, read in one query."""
     _emit_all(
         [
             ("unread_count", {"unread_count": count}, user_room(user_id))

@@ -8,18 +8,17 @@ from datetime import datetime
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    ScalarSelect,
     Select,
     bindparam,
     func,
     select,
     update,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from app.api.schemas import InboxQuery
 from app.db import parse_id
-from app.models import Notification
+from app.models import Notification, User
 
 CURSOR_PREFIX = "n1"
 NEWER = "a"
@@ -63,11 +62,6 @@ def _inbox_of(user_id: str) -> list[ColumnElement[bool]]:
     # table's newer rows for a user whose notifications are old. The range keeps every page
     # on the per-user indexes.
     return [Notification.user_id.between(user_id, user_id), Notification.in_app]
-
-
-def unread_condition() -> list[ColumnElement[bool]]:
-    """In the inbox, unread and not archived: the unread index's predicate."""
-    return [Notification.in_app, Notification.read_at.is_(None), Notification.archived_at.is_(None)]
 
 
 @dataclass(frozen=True)
@@ -127,37 +121,18 @@ def unread_counts(session: Session, user_ids: list[str]) -> dict[str, int]:
     """Unread, unarchived in-app notifications of each user, in one query (0 for none)."""
     counts = dict.fromkeys(user_ids, 0)
     if counts:
-        rows = session.execute(
-            select(Notification.user_id, func.count())
-            .where(Notification.user_id.in_(list(counts)), *unread_condition())
-            .group_by(Notification.user_id)
-        )
+        rows = session.execute(select(User.id, User.unread_count).where(User.id.in_(list(counts))))
         counts.update({user_id: count for user_id, count in rows})
     return counts
 
 
-def unread_count_of(user_id: ColumnElement[str]) -> ScalarSelect[int]:
-    """The unread count of the user in `user_id`, as a subquery correlated to its table."""
-    unread = aliased(Notification, name="unread")
-    return (
-        select(func.count())
-        .where(
-            unread.user_id == user_id,
-            unread.in_app,
-            unread.read_at.is_(None),
-            unread.archived_at.is_(None),
-        )
-        .scalar_subquery()
-    )
-
-
 # Built once: a socket connect spent more on building this statement than on running it.
-_UNREAD_COUNT = select(unread_count_of(bindparam("user_id")))
+_UNREAD_COUNT = select(User.unread_count).where(User.id == bindparam("user_id"))
 
 
 def unread_count(session: Session | Connection, user_id: str) -> int:
-    """Unread, unarchived in-app notifications of the user; through a session, or a
-    connection where nothing unflushed could matter (half the CPU)."""
+    """Unread, unarchived in-app notifications of the user (0 for an unknown one); through a
+    session, or a connection where nothing unflushed could matter (half the CPU)."""
     return session.scalar(_UNREAD_COUNT, {"user_id": user_id}) or 0
 
 

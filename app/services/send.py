@@ -13,7 +13,6 @@ from app import defaults
 from app.api.schemas import SendRequest
 from app.db import insert_rows
 from app.models import Delivery, Notification, Preference, PushSubscription, Template, User
-from app.services.inbox import unread_count_of
 from app.services.preferences import Switches, opted_out
 from app.services.templates import TemplateRenderError, render
 from app.services.users import upsert_users
@@ -124,10 +123,15 @@ def _stored_recipients_query(push: bool) -> Select:
             Preference.channels,
             Preference.categories,
             has_push,
-            unread_count_of(User.id),
+            User.unread_count,
         )
         .outerjoin(Preference, Preference.user_id == User.id)
         .where(User.id.in_(bindparam("user_ids", expanding=True)))
+        # Locked at the transaction's start, in id order: storing the notifications changes
+        # these rows' unread counts (a trigger), after the upsert has locked some of them, so
+        # sends sharing users in another order would deadlock.
+        .order_by(User.id)
+        .with_for_update(of=User, key_share=True)
     )
 
 

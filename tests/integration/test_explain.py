@@ -95,10 +95,12 @@ def test_inbox_queries_use_indexes(app):
         for name, params in QUERIES.items():
             plans = _plans(InboxQuery.model_validate(params))
             assert len(plans) == 2, name
+            page, count = plans
             for plan in plans:
                 assert "Seq Scan" not in plan, (name, plan)
-                assert '"Index Name": "ix_notifications' in plan, (name, plan)
-            assert '"Index Name": "ix_notifications_unread"' in plans[1], (name, plans[1])
+            assert '"Index Name": "ix_notifications' in page, (name, page)
+            # The count is read from the user's row, where the triggers keep it.
+            assert '"Index Name": "users_pkey"' in count, (name, count)
         assert inbox.unread_count(db.session, HEAVY_USER) == TOTAL_ROWS // (
             HEAVY_EVERY * UNREAD_EVERY
         )
