@@ -332,8 +332,8 @@ def _statements(
     captured: list[tuple[str, dict[str, Any]]] = []
 
     def capture(_conn, _cursor, statement, parameters, _context, _many) -> None:
-        # The pool's pre-ping (`SELECT 1`) is not the service's.
-        if "notifications" in statement:
+        # The pool's pre-ping is not the service's.
+        if statement.strip() != "SELECT 1":
             captured.append((statement, parameters))
 
     statements = {}
