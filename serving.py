@@ -30,10 +30,11 @@ def monkey_patch(mode: str) -> None:
 
         # eventlet's monkey_patch does it too by default; saying it keeps both modes alike.
         patch_psycopg()
-        from app.realtime import pings, unmasking
+        from app.realtime import pings, unmasking, writes
 
         pings.install()
         unmasking.install()
+        writes.install()
     elif mode == "gevent":
         from gevent import monkey
 

@@ -8,18 +8,27 @@ import socketio
 
 EVENTS = ("notification", "notification_updated", "unread_count", "resync")
 WAIT_SECONDS = 15
+TRANSPORTS = {
+    "websocket": ["websocket"],
+    "polling": ["polling"],
+    # As browsers without a WebSocket at hand start: long-polling, then the upgrade.
+    "upgrade": ["polling", "websocket"],
+}
 
 
 class Tab:
     """One Socket.IO connection of one user, with the events it received in order."""
 
     def __init__(self, url: str, token: str, transport: str, last_id: str | None = None) -> None:
+        """`transport`: one of TRANSPORTS."""
         self.received: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.client = socketio.Client(reconnection=False)
         for name in EVENTS:
             self.client.on(name, self._recorder(name))
         auth = {"token": token} | ({"last_id": last_id} if last_id else {})
-        self.client.connect(url, auth=auth, transports=[transport], wait_timeout=WAIT_SECONDS)
+        self.client.connect(
+            url, auth=auth, transports=TRANSPORTS[transport], wait_timeout=WAIT_SECONDS
+        )
 
     def _recorder(self, name: str):
         def record(data: Any) -> None:

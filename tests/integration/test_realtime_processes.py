@@ -103,6 +103,22 @@ def test_a_quiet_tab_stays_connected_on_the_servers_pings(cluster, tabs):
     assert ana.next("notification")["id"] == notification_id
 
 
+def test_a_tab_upgraded_from_long_polling_gets_its_events_over_the_websocket(cluster, tabs):
+    # Under eventlet, sockets opened as WebSockets write without engine.io's writer; one that
+    # upgrades keeps engine.io's handler, whose queue the polling requests read first.
+    dara = open_tab(tabs, cluster.urls[0], cluster.token("dara-upgrade"), "upgrade")
+    deadline = time.monotonic() + 10
+    while dara.client.transport() != "websocket":
+        assert time.monotonic() < deadline, "the tab never upgraded to a WebSocket"
+        time.sleep(0.05)
+    [first] = cluster.send(1, to="dara-upgrade", title="after the upgrade")
+    assert dara.next("notification")["id"] == first
+    time.sleep(1 + PING_TIMEOUT_SECONDS + 2)
+    assert dara.client.connected, "the upgraded tab lost its pings"
+    [second] = cluster.send(1, to="dara-upgrade", title="still upgraded")
+    assert dara.next("notification")["id"] == second
+
+
 def test_a_large_send_reaches_every_recipient_on_the_other_process(cluster, tabs):
     """Emits cross the bus in chunks: recipients in the first, a middle and the last one."""
     users = [f"many-{n}" for n in range(2 * EMITS_PER_MESSAGE + 100)]

@@ -1,0 +1,139 @@
+"""WebSocket writes without a greenthread per socket, under eventlet.
+
+Engine.IO gives each WebSocket a writer greenthread that waits on the socket's queue for the
+socket's whole life. A waiting greenthread keeps about 8 KiB resident (its greenlet, the
+frames' data stack, the queue's timer: measured with 10,000 of them waiting on queues), a
+seventh of an idle socket's memory, for a socket that is written a ping every 25 s. Here a
+socket's packets wait in a `WriteQueue`, and a greenthread runs only while something is
+queued: it writes what was queued, in order, and ends.
+
+Only connections that open as WebSockets take this path (every client of this server does);
+one upgraded from long-polling keeps engine.io's own handler, whose queue its polling
+requests read.
+"""
+
+import logging
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from engineio import exceptions, packet
+from engineio.socket import Socket
+
+log = logging.getLogger(__name__)
+
+ENGINEIOS_HANDLER = Socket._websocket_handler
+"""Engine.IO's WebSocket handler, kept for connections upgraded from long-polling."""
+
+
+class WriteQueue:
+    """What engine.io asks of a socket's queue (`put`, `join`), writing each packet to the
+    WebSocket in a greenthread that runs only while packets wait. `None` closes the
+    WebSocket once what was queued before it is written; nothing queued after it is sent."""
+
+    __slots__ = ("_drained", "_ended", "_packets", "_websocket")
+
+    def __init__(self, websocket: Any, queued: Iterable[packet.Packet]) -> None:
+        self._websocket = websocket
+        # Packets waiting for the greenthread that writes them; None while none is running
+        # (an idle socket keeps no queue: an empty deque is 0.7 KiB).
+        self._packets: deque[packet.Packet | None] | None = None
+        self._ended = False
+        # Made only when someone waits for the writes (a disconnect from the server side).
+        self._drained: Any = None
+        for queued_packet in queued:
+            self.put(queued_packet)
+
+    def put(self, item: packet.Packet | None) -> None:
+        """Queue a packet to write. Never blocks nor switches greenthreads, so a hub timer
+        may call it (pings.py does)."""
+        if self._ended:
+            return
+        if self._packets is None:
+            self._packets = deque()
+            from eventlet import spawn_n
+
+            spawn_n(self._write, self._packets)
+        self._packets.append(item)
+
+    def join(self) -> None:
+        """Wait until everything queued is written, or can no longer be."""
+        if self._packets is None:
+            return
+        if self._drained is None:
+            from eventlet.event import Event
+
+            self._drained = Event()
+        self._drained.wait()
+
+    def _write(self, packets: deque[packet.Packet | None]) -> None:
+        try:
+            while packets:
+                item = packets.popleft()
+                if item is None:
+                    self._end()
+                    break
+                self._websocket.send(item.encode())
+        except OSError:
+            # The peer is gone or stopped reading for a whole ping cycle (the socket's
+            # timeout): nothing more can be written, and the reader sees the close.
+            self._end()
+        finally:
+            # No switch since the loop saw the queue empty, so no packet is left behind;
+            # after an end, what is left is dropped.
+            self._packets = None
+            if self._drained is not None:
+                self._drained.send()
+                self._drained = None
+
+    def _end(self) -> None:
+        self._ended = True
+        self._websocket.close()
+
+
+def _queued(socket: Socket) -> list[packet.Packet]:
+    """Take what engine.io queued before the WebSocket handler ran (the OPEN packet)."""
+    packets = []
+    while not socket.queue.empty():
+        packets.append(socket.queue.get_nowait())
+        socket.queue.task_done()
+    return packets
+
+
+def _read_until_closed(socket: Socket, websocket: Any) -> None:
+    max_size = socket.server.max_http_buffer_size
+    try:
+        while (data := websocket.wait()) is not None and len(data) <= max_size:
+            try:
+                socket.receive(packet.Packet(encoded_packet=data))
+            except exceptions.UnknownPacketError:
+                continue
+    except (OSError, exceptions.SocketIsClosedError):
+        return  # gone, silent past the ping timeout, or closed from this side
+    except Exception:
+        # As engine.io's handler does: what breaks a packet's handling ends the connection,
+        # which the client then retries.
+        log.exception("%s: could not handle a packet, closing the connection", socket.sid)
+
+
+def websocket_handler(socket: Socket, websocket: Any) -> list[Any]:
+    """Engine.IO's WebSocket transport with a `WriteQueue` for the socket's queue."""
+    if socket.connected:
+        return ENGINEIOS_HANDLER(socket, websocket)
+    server = socket.server
+    # A live client answers a ping each interval: a read that waits longer has lost it.
+    websocket.socket.settimeout(server.ping_interval + server.ping_timeout)
+    socket.connected = socket.upgraded = True
+    writes = WriteQueue(websocket, _queued(socket))
+    socket.queue = writes
+    _read_until_closed(socket, websocket)
+    writes.put(None)
+    writes.join()
+    socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+    return []
+
+
+def install() -> None:
+    """Use `websocket_handler` for every engine.io socket; only once eventlet has patched
+    the standard library (serving.py does it)."""
+    Socket._websocket_handler = websocket_handler  # type: ignore[method-assign]

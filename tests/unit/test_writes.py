@@ -1,0 +1,126 @@
+"""WebSocket writes from a greenthread that runs only while packets wait
+(app/realtime/writes.py), on a stand-in WebSocket under eventlet."""
+
+import warnings
+
+import pytest
+from engineio import packet
+
+from app.realtime.writes import WriteQueue
+
+with warnings.catch_warnings():
+    # eventlet announces its deprecation on import.
+    warnings.simplefilter("ignore")
+    import eventlet
+    from eventlet.hubs import get_hub
+
+
+class StandInWebSocket:
+    """Records what is written and whether it was closed; a send may wait or fail."""
+
+    def __init__(self, send_seconds: float = 0.0, fail_after: int | None = None) -> None:
+        self.sent: list[str] = []
+        self.closed = False
+        self.writers: set[object] = set()
+        self._send_seconds = send_seconds
+        self._fail_after = fail_after
+
+    def send(self, data: str) -> None:
+        if self._fail_after is not None and len(self.sent) >= self._fail_after:
+            raise BrokenPipeError("the peer is gone")
+        self.writers.add(eventlet.getcurrent())
+        eventlet.sleep(self._send_seconds)
+        self.sent.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def message(text: str) -> packet.Packet:
+    return packet.Packet(packet.MESSAGE, data=text)
+
+
+def test_what_was_queued_before_and_after_is_written_in_order():
+    websocket = StandInWebSocket(send_seconds=0.001)
+    writes = WriteQueue(websocket, [packet.Packet(packet.OPEN, {"sid": "s"})])
+    for text in ("a", "b", "c"):
+        writes.put(message(text))
+    eventlet.sleep(0.05)
+    assert websocket.sent == [
+        packet.Packet(packet.OPEN, {"sid": "s"}).encode(),
+        "4a",
+        "4b",
+        "4c",
+    ]
+    # Queued while the first write waited: one greenthread wrote them all.
+    assert len(websocket.writers) == 1
+
+
+def test_nothing_is_written_until_the_writer_gets_its_turn_and_nothing_waits_after():
+    websocket = StandInWebSocket()
+    writes = WriteQueue(websocket, [])
+    writes.put(message("a"))
+    # `put` neither writes nor switches: the caller keeps running.
+    assert websocket.sent == []
+    eventlet.sleep(0.01)
+    assert websocket.sent == ["4a"]
+    writes.put(message("b"))
+    eventlet.sleep(0.01)
+    assert websocket.sent == ["4a", "4b"]
+    # Each burst had a greenthread of its own, which ended with it.
+    assert len(websocket.writers) == 2
+
+
+def test_none_closes_the_websocket_after_what_came_before_it():
+    websocket = StandInWebSocket()
+    writes = WriteQueue(websocket, [])
+    writes.put(message("last"))
+    writes.put(None)
+    writes.put(message("too late"))
+    writes.join()
+    assert websocket.sent == ["4last"]
+    assert websocket.closed
+    writes.put(message("later still"))
+    eventlet.sleep(0.01)
+    assert websocket.sent == ["4last"]
+
+
+def test_join_waits_for_every_queued_write():
+    websocket = StandInWebSocket(send_seconds=0.01)
+    writes = WriteQueue(websocket, [])
+    for text in ("a", "b", "c"):
+        writes.put(message(text))
+    writes.join()
+    assert websocket.sent == ["4a", "4b", "4c"]
+
+
+def test_join_returns_at_once_with_nothing_queued():
+    writes = WriteQueue(StandInWebSocket(), [])
+    with eventlet.Timeout(1):
+        writes.join()
+
+
+@pytest.mark.parametrize("waiters", [1, 3])
+def test_a_failed_write_closes_the_websocket_drops_the_rest_and_frees_every_joiner(waiters):
+    websocket = StandInWebSocket(fail_after=1)
+    writes = WriteQueue(websocket, [])
+    for text in ("a", "b", "c"):
+        writes.put(message(text))
+    joiners = [eventlet.spawn(writes.join) for _ in range(waiters)]
+    with eventlet.Timeout(1):
+        for joiner in joiners:
+            joiner.wait()
+    assert websocket.sent == ["4a"]
+    assert websocket.closed
+    writes.put(message("d"))
+    eventlet.sleep(0.01)
+    assert websocket.sent == ["4a"]
+
+
+def test_a_hub_timer_may_queue_a_packet():
+    # pings.py queues each PING from a timer that runs in the hub, where nothing may switch.
+    websocket = StandInWebSocket()
+    writes = WriteQueue(websocket, [])
+    get_hub().schedule_call_global(0, writes.put, packet.Packet(packet.PING))
+    eventlet.sleep(0.01)
+    assert websocket.sent == [packet.Packet(packet.PING).encode()]
