@@ -5,6 +5,7 @@ speedscope profile. Three loads (run with .venv/bin/python):
     python -m bench.profile [--load ingest] [--seconds 15] [--connections 16]
     python -m bench.profile --load connects [--sockets 8000] [--connects 3000] [--rate 300]
     python -m bench.profile --load idle [--sockets 8000] [--seconds 30]
+    python -m bench.profile --load reconnects [--sockets 3000] [--rate 300]
 
 - `ingest`: a closed loop of one-recipient in-app sends over `--connections`.
 - `connects`: `--sockets` idle Socket.IO clients (node, websocket, like the sockets
@@ -14,6 +15,11 @@ speedscope profile. Three loads (run with .venv/bin/python):
   server's CPU as a share of a core over that time. Engine.IO pings each socket every 25 s,
   so a window shorter than that sees a part of the ping cycle only (how much depends on
   when the sockets connected); the default covers one whole interval.
+- `reconnects`: `--sockets` clients connect and each receives a notification, so each has a
+  last id; they disconnect, AWAY_NOTIFICATIONS more are sent to each, and all come back with
+  `last_id` at `--rate` per second while sampled: the sockets scenario's storm, spread out so
+  that its cost per reconnect shows rather than its queueing. Prints the server's CPU per
+  reconnect, until every missed notification has arrived.
 
 Open bench/results/profile-<date>.speedscope.json at https://www.speedscope.app.
 
@@ -38,12 +44,15 @@ from bench.load import Load, closed_loop
 from bench.node import client_fleet, ensure_packages
 from bench.realtime import cpu_seconds, create_users, mint_tokens, product_clients, user_ids
 from bench.report import RESULTS
+from bench.scenarios.sockets import CATCH_UP_TIMEOUT, product_sender
 
 TOP = 30
 IDLE_CONNECT_RATE = 2000
 """Offered rate for the unmeasured idle sockets (the server sets the real pace)."""
 SETTLE_SECONDS = 2
 """Pause after the idle sockets connect, so their handshakes are done before sampling."""
+AWAY_NOTIFICATIONS = 2
+"""Notifications each client misses while away, in the `reconnects` load (as in the storm)."""
 
 
 def _sample(pid: int, seconds: float, out: Path, speedscope: Path) -> list[threading.Thread]:
@@ -144,7 +153,40 @@ def _sockets(stack: Stack, args: argparse.Namespace, out: Path, speedscope: Path
     )
 
 
-LOADS = {"ingest": _ingest, "connects": _sockets, "idle": _sockets}
+def _reconnects(stack: Stack, args: argparse.Namespace, out: Path, speedscope: Path) -> str:
+    ensure_packages()
+    users = user_ids(args.sockets)
+    create_users(stack, users)
+    server = stack.web_processes[0]
+    send = product_sender(stack, users)
+    with client_fleet(product_clients(stack, mint_tokens(users))) as fleet:
+        fleet.connect(0, args.sockets, IDLE_CONNECT_RATE)
+        mark = len(fleet.received)
+        first = send(args.sockets, "before")
+        fleet.wait_for(mark, set(first.values()), lambda event: event.id, CATCH_UP_TIMEOUT)
+        fleet.disconnect(0, args.sockets)
+        time.sleep(SETTLE_SECONDS)
+        missed: set[tuple[int, str]] = set()
+        for turn in range(AWAY_NOTIFICATIONS):
+            missed |= set(send(args.sockets, f"away {turn}").items())
+        mark = len(fleet.received)
+        recorders = _sample(server.pid, args.sockets / args.rate, out, speedscope)
+        before = cpu_seconds([server])
+        summary = fleet.connect(0, args.sockets, args.rate, last_id=True)
+        caught_up = fleet.wait_for(
+            mark, missed, lambda event: (event.client, event.id), CATCH_UP_TIMEOUT
+        )
+        per_reconnect = (cpu_seconds([server]) - before) / max(1, summary.connected)
+        for recorder in recorders:
+            recorder.join()
+    return (
+        f"{summary.connected} reconnects at {summary.summary()['per_second']:.0f}/s "
+        f"({summary.pending} not back, {'all' if caught_up else 'not all'} missed events "
+        f"received), {1000 * per_reconnect:.2f} ms of CPU each"
+    )
+
+
+LOADS = {"ingest": _ingest, "connects": _sockets, "idle": _sockets, "reconnects": _reconnects}
 
 
 def main() -> None:
@@ -152,12 +194,18 @@ def main() -> None:
     parser.add_argument("--load", choices=sorted(LOADS), default="ingest")
     parser.add_argument("--seconds", type=float, help="ingest: 15 by default; idle: 30")
     parser.add_argument("--connections", type=int, default=16, help="ingest")
-    parser.add_argument("--sockets", type=int, default=8000, help="connects, idle")
+    parser.add_argument(
+        "--sockets", type=int, help="connects, idle: 8000 by default; reconnects: 3000"
+    )
     parser.add_argument("--connects", type=int, default=3000, help="connects")
-    parser.add_argument("--rate", type=float, default=300, help="connects: offered per second")
+    parser.add_argument(
+        "--rate", type=float, default=300, help="connects, reconnects: offered per second"
+    )
     args = parser.parse_args()
     if args.seconds is None:
         args.seconds = 30 if args.load == "idle" else 15
+    if args.sockets is None:
+        args.sockets = 3000 if args.load == "reconnects" else 8000
     stamp = f"{datetime.now(UTC):%Y-%m-%dT%H%M}"
     collapsed = RESULTS / f"profile-{args.load}-{stamp}.txt"
     speedscope = RESULTS / f"profile-{args.load}-{stamp}.speedscope.json"

@@ -80,7 +80,7 @@ def run(bench: Bench) -> ScenarioResult:
         with client_fleet(clients) as fleet:
             product = _ramp(fleet, stack.web_processes, settings)
             product["storm"] = _storm(
-                fleet, stack.web_processes, settings, _product_sender(stack, users)
+                fleet, stack.web_processes, settings, product_sender(stack, users)
             )
     with peer_servers(REDIS_URL) as peer, client_fleet(peer_clients(peer.urls, users)) as fleet:
         other = _ramp(fleet, peer.processes, settings)
@@ -126,7 +126,7 @@ Sender = Callable[[int, str], dict[int, str]]
 of their clients should get, by client index."""
 
 
-def _product_sender(stack: Stack, users: list[str]) -> Sender:
+def product_sender(stack: Stack, users: list[str]) -> Sender:
     """The product's Sender: one POST per MAX_RECIPIENTS users."""
 
     def send(count: int, title: str) -> dict[int, str]:
