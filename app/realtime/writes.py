@@ -78,6 +78,11 @@ class WriteQueue:
             # The peer is gone or stopped reading for a whole ping cycle (the socket's
             # timeout): nothing more can be written, and the reader sees the close.
             self._end()
+        except Exception:
+            # As engine.io's writer: a packet that cannot be written ends the connection
+            # (the client reconnects and catches up) rather than leaving it open and mute.
+            log.exception("could not write a packet, closing the WebSocket")
+            self._end()
         finally:
             # No switch since the loop saw the queue empty, so no packet is left behind;
             # after an end, what is left is dropped.

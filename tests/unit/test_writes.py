@@ -18,16 +18,22 @@ with warnings.catch_warnings():
 class StandInWebSocket:
     """Records what is written and whether it was closed; a send may wait or fail."""
 
-    def __init__(self, send_seconds: float = 0.0, fail_after: int | None = None) -> None:
+    def __init__(
+        self,
+        send_seconds: float = 0.0,
+        fail_after: int | None = None,
+        failure: Exception | None = None,
+    ) -> None:
         self.sent: list[str] = []
         self.closed = False
         self.writers: set[object] = set()
         self._send_seconds = send_seconds
         self._fail_after = fail_after
+        self._failure = failure or BrokenPipeError("the peer is gone")
 
     def send(self, data: str) -> None:
         if self._fail_after is not None and len(self.sent) >= self._fail_after:
-            raise BrokenPipeError("the peer is gone")
+            raise self._failure
         self.writers.add(eventlet.getcurrent())
         eventlet.sleep(self._send_seconds)
         self.sent.append(data)
@@ -40,19 +46,22 @@ def message(text: str) -> packet.Packet:
     return packet.Packet(packet.MESSAGE, data=text)
 
 
-def test_what_was_queued_before_and_after_is_written_in_order():
-    websocket = StandInWebSocket(send_seconds=0.001)
+def test_what_was_queued_before_and_while_writing_is_written_in_order():
+    websocket = StandInWebSocket(send_seconds=0.01)
     writes = WriteQueue(websocket, [packet.Packet(packet.OPEN, {"sid": "s"})])
-    for text in ("a", "b", "c"):
-        writes.put(message(text))
-    eventlet.sleep(0.05)
+    eventlet.sleep(0.005)
+    # The OPEN packet's write is waiting now: these come from another greenthread meanwhile.
+    assert websocket.writers
+    assert websocket.sent == []
+    eventlet.spawn(lambda: [writes.put(message(text)) for text in ("a", "b", "c")]).wait()
+    writes.join()
     assert websocket.sent == [
         packet.Packet(packet.OPEN, {"sid": "s"}).encode(),
         "4a",
         "4b",
         "4c",
     ]
-    # Queued while the first write waited: one greenthread wrote them all.
+    # One greenthread wrote them all.
     assert len(websocket.writers) == 1
 
 
@@ -124,3 +133,15 @@ def test_a_hub_timer_may_queue_a_packet():
     get_hub().schedule_call_global(0, writes.put, packet.Packet(packet.PING))
     eventlet.sleep(0.01)
     assert websocket.sent == [packet.Packet(packet.PING).encode()]
+
+
+def test_a_write_failing_otherwise_closes_the_websocket_too(caplog):
+    websocket = StandInWebSocket(fail_after=1, failure=TypeError("not a frame"))
+    writes = WriteQueue(websocket, [])
+    for text in ("a", "b", "c"):
+        writes.put(message(text))
+    with eventlet.Timeout(1):
+        writes.join()
+    assert websocket.sent == ["4a"]
+    assert websocket.closed
+    assert "could not write a packet" in caplog.text
