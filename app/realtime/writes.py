@@ -94,6 +94,10 @@ class WriteQueue:
     def _end(self) -> None:
         self._ended = True
         self._websocket.close()
+        # The engine.io socket outlives the connection by up to a ping interval (the hub's
+        # ping timer holds it): without this, the WebSocket, its WSGI environ and eventlet's
+        # buffers would live as long.
+        self._websocket = None
 
 
 def _queued(socket: Socket) -> list[packet.Packet]:
