@@ -1,7 +1,9 @@
 """WebSocket writes from a greenthread that runs only while packets wait
 (app/realtime/writes.py), on a stand-in WebSocket under eventlet."""
 
+import gc
 import warnings
+import weakref
 
 import pytest
 from engineio import packet
@@ -145,3 +147,18 @@ def test_a_write_failing_otherwise_closes_the_websocket_too(caplog):
     assert websocket.sent == ["4a"]
     assert websocket.closed
     assert "could not write a packet" in caplog.text
+
+
+def test_an_ended_queue_lets_go_of_its_websocket():
+    # Engine.IO's socket, which holds the queue, outlives the connection by up to a ping
+    # interval: the WebSocket (with its environ and buffers) must not live as long.
+    websocket = StandInWebSocket()
+    writes = WriteQueue(websocket, [message("last")])
+    writes.put(None)
+    writes.join()
+    gone = weakref.ref(websocket)
+    del websocket
+    gc.collect()
+    assert gone() is None
+    writes.put(message("after the end"))
+    writes.join()
