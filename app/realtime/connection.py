@@ -11,11 +11,10 @@ from flask import Flask, current_app, request
 from flask_socketio import ConnectionRefusedError, emit, join_room
 from redis.exceptions import RedisError
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session
 
 from app import defaults, rate_limits
 from app.api.errors import DEPENDENCY_ERRORS, dependency_name
-from app.api.responses import dump
+from app.api.responses import dump_many
 from app.api.schemas import InboxQuery, NotificationOut
 from app.config import CONNECT_READS
 from app.db import parse_id
@@ -166,12 +165,9 @@ def _to_this_socket(event: str, data: Any) -> None:
 
 def _replay(reads: Connection, user_id: str, last_id: int) -> int:
     """Emit what the user missed since `last_id`; the unread count, as read with it."""
-    with Session(reads) as session:
-        page = list_inbox(
-            session, user_id, InboxQuery(after=str(last_id), limit=defaults.CATCH_UP_MAX)
-        )
-    for notification in page.items:
-        _to_this_socket("notification", dump(NotificationOut, notification))
+    page = list_inbox(reads, user_id, InboxQuery(after=str(last_id), limit=defaults.CATCH_UP_MAX))
+    for notification in dump_many(NotificationOut, page.items):
+        _to_this_socket("notification", notification)
     if page.next_cursor is not None:
         # More was missed than one connect replays: the client pages with ?after= from here.
         _to_this_socket("resync", {"after": str(page.items[-1].id)})
