@@ -44,7 +44,7 @@ from bench.load import Load, closed_loop
 from bench.node import client_fleet, ensure_packages
 from bench.realtime import cpu_seconds, create_users, mint_tokens, product_clients, user_ids
 from bench.report import RESULTS
-from bench.scenarios.sockets import CATCH_UP_TIMEOUT, product_sender
+from bench.scenarios.sockets import CATCH_UP_TIMEOUT, product_sender, send_away
 
 TOP = 30
 IDLE_CONNECT_RATE = 2000
@@ -161,14 +161,7 @@ def _reconnects(stack: Stack, args: argparse.Namespace, out: Path, speedscope: P
     send = product_sender(stack, users)
     with client_fleet(product_clients(stack, mint_tokens(users))) as fleet:
         fleet.connect(0, args.sockets, IDLE_CONNECT_RATE)
-        mark = len(fleet.received)
-        first = send(args.sockets, "before")
-        fleet.wait_for(mark, set(first.values()), lambda event: event.id, CATCH_UP_TIMEOUT)
-        fleet.disconnect(0, args.sockets)
-        time.sleep(SETTLE_SECONDS)
-        missed: set[tuple[int, str]] = set()
-        for turn in range(AWAY_NOTIFICATIONS):
-            missed |= set(send(args.sockets, f"away {turn}").items())
+        missed = send_away(fleet, args.sockets, send, AWAY_NOTIFICATIONS, SETTLE_SECONDS)
         mark = len(fleet.received)
         recorders = _sample(server.pid, args.sockets / args.rate, out, speedscope)
         before = cpu_seconds([server])

@@ -141,6 +141,24 @@ def product_sender(stack: Stack, users: list[str]) -> Sender:
     return send
 
 
+def send_away(
+    fleet: ClientFleet, count: int, send: Sender | None, away: int, settle: float
+) -> set[tuple[int, str]]:
+    """The first `count` clients each receive one notification (so each has a last id to come
+    back with), disconnect, and are sent `away` more while away (with a sender; none for the
+    peer); the (client, id) of each notification they missed."""
+    if send is not None:
+        mark = len(fleet.received)
+        before = send(count, "before")
+        fleet.wait_for(mark, set(before.values()), lambda event: event.id, CATCH_UP_TIMEOUT)
+    fleet.disconnect(0, count)
+    time.sleep(settle)
+    missed: set[tuple[int, str]] = set()
+    for turn in range(away if send is not None else 0):
+        missed |= set(send(count, f"away {turn}").items())
+    return missed
+
+
 def _storm(
     fleet: ClientFleet, servers: list[Any], settings: dict[str, Any], send: Sender | None
 ) -> dict[str, Any]:
@@ -148,16 +166,7 @@ def _storm(
     sender; none for the peer), reconnect them all at once with `last_id`, and time until
     each is back and has everything it missed."""
     storm = settings["storm"]
-    if send is not None:
-        # Each client sees one notification first, so it has a last id to come back with.
-        mark = len(fleet.received)
-        before = send(storm, "before")
-        fleet.wait_for(mark, set(before.values()), lambda event: event.id, CATCH_UP_TIMEOUT)
-    fleet.disconnect(0, storm)
-    time.sleep(settings["settle"])
-    missed: set[tuple[int, str]] = set()
-    for turn in range(settings["away"] if send is not None else 0):
-        missed |= set(send(storm, f"away {turn}").items())
+    missed = send_away(fleet, storm, send, settings["away"], settings["settle"])
     mark = len(fleet.received)
     started = time.time() * 1000
     cpu_before = cpu_seconds(servers)
