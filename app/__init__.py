@@ -16,7 +16,7 @@ from app import (
 from app.admin import bp as admin_bp
 from app.api import cors, operation, register_blueprints
 from app.api.errors import register_error_handlers
-from app.api.notifications import announce_sends
+from app.api.notifications import push_sends, queue_sends
 from app.channels import email
 from app.config import load_config
 from app.db import init_app as init_database
@@ -61,7 +61,7 @@ def register_extensions(app: Flask) -> None:
     )
     compression.init_app(app)
     app.extensions["send_coalescer"] = SendCoalescer(
-        defaults.SEND_BATCH_MAX_RECIPIENTS, announce_sends
+        defaults.SEND_BATCH_MAX_RECIPIENTS, push_sends, queue_sends
     )
     app.extensions["connect_gate"] = ConnectGate(app.config["SOCKET_CONNECTS_IN_FLIGHT"])
 

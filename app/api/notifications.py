@@ -56,17 +56,24 @@ def _template_of(body: schemas.SendRequest) -> Template | None:
     return template
 
 
-def announce_sends(results: list[SendResult]) -> None:
-    """After the commit of one or more sends: push their in-app events and queue their
-    channel deliveries, each all at once. Either may fail (Redis down) without undoing the
-    sends: tabs catch up, the relay queues."""
+def push_sends(results: list[SendResult]) -> None:
+    """After the commit of one or more sends: push their in-app events, all at once. Only
+    queues them for the bus, so the sends' coalescer may call it in commit order before the
+    next group commits. It may fail (Redis down) without undoing the sends: tabs catch up."""
     counts: dict[str, int] = {}
     for result in results:
-        metrics.count_send(result)
         # In commit order, so a user in several sends gets the count after the last.
         counts.update(result.unread_counts)
     notifications = [n for result in results for n in result.notifications]
     events.after_commit(events.announce_created, notifications, counts)
+
+
+def queue_sends(results: list[SendResult]) -> None:
+    """After the commit of one or more sends: count them, and queue their channel
+    deliveries in one pipeline. That may fail (Redis down) without undoing the sends: the
+    relay queues them."""
+    for result in results:
+        metrics.count_send(result)
     events.after_commit(enqueue_new, [d for result in results for d in result.queued_deliveries])
 
 
@@ -119,7 +126,8 @@ def send(body: schemas.SendRequest) -> Response:
     if key is not None:
         idempotency.record(db.session, g.api_key.id, key, 201, payload)
         db.session.commit()
-        announce_sends([result])
+        push_sends([result])
+        queue_sends([result])
     # Already shaped by the schema: not validated a second time (10,000 items, for a big send).
     response = jsonify(payload)
     response.status_code = 201

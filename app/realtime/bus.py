@@ -5,9 +5,11 @@ was 20,000 publishes from the request, and as many messages for every web proces
 `emit_many` publishes them in chunks instead; the listener of every other process unpacks a
 chunk into the ordinary emits, so everything else about the bus is unchanged.
 
-It publishes first and leaves this process's own sockets to a background task that emits
-in the order emits were made: the other processes work on theirs meanwhile, and a request
-that announced a big send answers without waiting for a socket write per recipient.
+Once the process holds sockets, `emit_many` only queues: one background task publishes, in
+the order emits were queued, and hands each batch on to another that emits to this process's
+own sockets. So a request never waits on Redis or on a socket write per recipient, the other
+processes work on their sockets while this one works on its own, and emits queued in some
+order (a send group's events, in commit order) leave in that order.
 """
 
 import logging
@@ -30,26 +32,48 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
 
     def __init__(self, url: str, channel: str) -> None:
         super().__init__(url, channel=channel, json=wire_json)
-        # Made when the server takes its first socket: before that there is no one to emit to.
+        # Made when the server takes its first socket. Before that, and in a worker process,
+        # which never takes one, there is no background task: emits are published at once.
+        self._outgoing: Any = None
         self._local_emits: Any = None
 
     def initialize(self) -> None:
         super().initialize()
+        self._outgoing = self.server.eio.create_queue()
         self._local_emits = self.server.eio.create_queue()
+        self.server.start_background_task(self._publish_forever)
         self.server.start_background_task(self._emit_locally_forever)
 
     def emit_many(self, emits: list[tuple[str, Any, str]], namespace: str = "/") -> None:
         """Emit each (event, data, room): to the other processes in a message per
-        EMITS_PER_MESSAGE, then, in order and in the background, to this process's
-        sockets."""
+        EMITS_PER_MESSAGE, then to this process's sockets. Once the process holds sockets
+        this never waits: it queues, and emits leave in the order they were queued."""
         messages = [
             {"event": event, "data": [data], "room": room, "namespace": namespace}
             for event, data, room in emits
         ]
+        if self._outgoing is None:
+            self._publish_all(messages)
+        else:
+            self._outgoing.put(messages)
+
+    def _publish_all(self, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), EMITS_PER_MESSAGE):
             chunk = messages[start : start + EMITS_PER_MESSAGE]
             self._publish({"method": EMIT_MANY, "emits": chunk, "host_id": self.host_id})
-        if self._local_emits is not None:
+
+    def _publish_forever(self) -> None:
+        while True:
+            messages = list(self._outgoing.get())
+            # What was queued meanwhile goes in the same messages: fewer for every process.
+            while not self._outgoing.empty():
+                messages.extend(self._outgoing.get_nowait())
+            try:
+                self._publish_all(messages)
+            except Exception:
+                # Redis errors are logged and given up on inside `_publish`; this is anything
+                # else (data that does not serialize): this process's sockets still get theirs.
+                log.exception("could not publish %s emits", len(messages))
             self._local_emits.put(messages)
 
     def _emit_locally_forever(self) -> None:

@@ -8,8 +8,9 @@ commit for all of them. On an idle server a send goes alone, at once, with no ad
 The first waiting send's request does the writing (it leads), with its own database session,
 then hands the lead to the next waiting send if there is one, so no request writes for others
 for longer than one transaction. After the commit the leader announces what the whole group
-stored at once (its events in one Redis message, its jobs in one pipeline), then wakes the
-sends it stored.
+stored at once, then wakes the sends it stored. It hands the lead over between the two parts
+of the announcement: the events go before, so that no later group's can pass them on the way
+to a tab; the jobs after, since they wait on Redis.
 """
 
 import threading
@@ -44,10 +45,17 @@ class _Waiting:
 class SendCoalescer:
     """Stores and commits sends, each with whichever others are waiting beside it."""
 
-    def __init__(self, max_recipients: int, announce: Callable[[list[SendResult]], None]) -> None:
+    def __init__(
+        self,
+        max_recipients: int,
+        announce_in_order: Callable[[list[SendResult]], None],
+        announce: Callable[[list[SendResult]], None],
+    ) -> None:
         # A transaction takes waiting sends until their recipients pass this (at least one).
         self.max_recipients = max_recipients
-        # Called once per committed group with its sends' results; must not raise.
+        # Both are called once per committed group with its sends' results and must not raise.
+        # This one in commit order, before the next group is stored: it must not wait.
+        self.announce_in_order = announce_in_order
         self.announce = announce
         self._lock = threading.Lock()
         self._waiting: list[_Waiting] = []
@@ -87,25 +95,30 @@ class SendCoalescer:
 
     def _lead(self, session: Session) -> None:
         batch = self._take()
+        outcomes: list[Outcome] = []
         try:
-            outcomes = _store(session, batch)
+            try:
+                outcomes = _store(session, batch)
+                results = [result for _, result, _ in outcomes if result is not None]
+                self.announce_in_order(results)
+            finally:
+                self._hand_over()
+            self.announce(results)
         except BaseException as error:
-            for waiting in batch:
-                waiting.finish(None, error)
+            outcomes = outcomes or [(waiting, None, error) for waiting in batch]
             raise
-        finally:
-            with self._lock:
-                if self._waiting:
-                    successor = self._waiting[0]
-                    successor.leads = True
-                    successor.woken.set()
-                else:
-                    self._leading = False
-        try:
-            self.announce([result for _, result, _ in outcomes if result is not None])
         finally:
             for waiting, result, error in outcomes:
                 waiting.finish(result, error)
+
+    def _hand_over(self) -> None:
+        with self._lock:
+            if self._waiting:
+                successor = self._waiting[0]
+                successor.leads = True
+                successor.woken.set()
+            else:
+                self._leading = False
 
 
 Outcome = tuple[_Waiting, SendResult | None, BaseException | None]

@@ -145,3 +145,61 @@ def test_a_group_is_announced_before_its_sends_answer(app, api_key, monkeypatch)
     assert answer.status_code == 201
     # A client that saw the 201 may count on the event being on its way.
     assert announced.is_set()
+
+
+def test_a_groups_events_go_out_before_the_next_group_is_stored(app, api_key, monkeypatch):
+    """The lead passes on only after the group's events are pushed, however slow the push: a
+    later group cannot push first. The jobs are queued after, while the next group leads."""
+    coalescer = app.extensions["send_coalescer"]
+    steps: list[tuple[str, list[str]]] = []
+    store = coalesce.send_notifications
+    push, queue = coalescer.announce_in_order, coalescer.announce
+    next_group_stored = threading.Event()
+
+    def users(results) -> list[str]:
+        return [n.user_id for result in results for n in result.notifications]
+
+    def recording_store(session, sends):
+        steps.append(("store", [send.request.to[0].user_id for send in sends]))
+        if len(steps) == 1:
+            wait_until(lambda: len(coalescer._waiting) == 1, "the second send to wait")
+        else:
+            next_group_stored.set()
+        return store(session, sends)
+
+    def slow_push(results):
+        if users(results) == ["first"]:
+            time.sleep(0.3)
+        steps.append(("push", users(results)))
+        push(results)
+
+    def slow_queue(results):
+        if users(results) == ["first"]:
+            assert next_group_stored.wait(10), "the next group was not stored meanwhile"
+        queue(results)
+
+    monkeypatch.setattr(coalesce, "send_notifications", recording_store)
+    monkeypatch.setattr(coalescer, "announce_in_order", slow_push)
+    monkeypatch.setattr(coalescer, "announce", slow_queue)
+    answers = {}
+
+    def post(user: str) -> None:
+        client = ApiClient(app.test_client(), api_key)
+        answers[user] = client.post("/notifications", json={"to": user, "title": "t"})
+
+    threads = [threading.Thread(target=post, args=(user,)) for user in ("first", "second")]
+    threads[0].start()
+    wait_until(lambda: steps == [("store", ["first"])], "the first send to be stored")
+    threads[1].start()
+    for thread in threads:
+        thread.join(10)
+    assert {user: answer.status_code for user, answer in answers.items()} == {
+        "first": 201,
+        "second": 201,
+    }
+    assert steps == [
+        ("store", ["first"]),
+        ("push", ["first"]),
+        ("store", ["second"]),
+        ("push", ["second"]),
+    ]
