@@ -1,11 +1,12 @@
 """Where a web process spends its CPU: py-spy samples one `wsgi.py` under a load, then prints
 the functions with the most samples (their own and with what they call) and writes a
-speedscope profile. Three loads (run with .venv/bin/python):
+speedscope profile. Five loads (run with .venv/bin/python):
 
     python -m bench.profile [--load ingest] [--seconds 15] [--connections 16]
     python -m bench.profile --load connects [--sockets 8000] [--connects 3000] [--rate 300]
     python -m bench.profile --load idle [--sockets 8000] [--seconds 30]
     python -m bench.profile --load reconnects [--sockets 3000] [--rate 300]
+    python -m bench.profile --load fanout [--sockets 5000] [--seconds 15]
 
 - `ingest`: a closed loop of one-recipient in-app sends over `--connections`.
 - `connects`: `--sockets` idle Socket.IO clients (node, websocket, like the sockets
@@ -20,6 +21,9 @@ speedscope profile. Three loads (run with .venv/bin/python):
   `last_id` at `--rate` per second while sampled: the sockets scenario's storm, spread out so
   that its cost per reconnect shows rather than its queueing. Prints the server's CPU per
   reconnect, until every missed notification has arrived.
+- `fanout`: `--sockets` clients connect; then one send to all of them after another, each
+  once the last one's notifications have all arrived, while sampled. Prints the server's CPU
+  per notification delivered (the send's request and its emits: one process does both).
 
 Open bench/results/profile-<date>.speedscope.json at https://www.speedscope.app.
 
@@ -179,16 +183,52 @@ def _reconnects(stack: Stack, args: argparse.Namespace, out: Path, speedscope: P
     )
 
 
-LOADS = {"ingest": _ingest, "connects": _sockets, "idle": _sockets, "reconnects": _reconnects}
+def _fanout(stack: Stack, args: argparse.Namespace, out: Path, speedscope: Path) -> str:
+    ensure_packages()
+    users = user_ids(args.sockets)
+    create_users(stack, users)
+    server = stack.web_processes[0]
+    send = product_sender(stack, users)
+    with client_fleet(product_clients(stack, mint_tokens(users))) as fleet:
+        fleet.connect(0, args.sockets, IDLE_CONNECT_RATE)
+        time.sleep(SETTLE_SECONDS)
+        recorders = _sample(server.pid, args.seconds, out, speedscope)
+        before, started = cpu_seconds([server]), time.monotonic()
+        sends = delivered = 0
+        while time.monotonic() - started < args.seconds:
+            mark = len(fleet.received)
+            ids = set(send(args.sockets, f"fanout {sends}").values())
+            if not fleet.wait_for(mark, ids, lambda event: event.id, CATCH_UP_TIMEOUT):
+                raise SystemExit(f"send {sends}: not every notification arrived")
+            sends, delivered = sends + 1, delivered + len(ids)
+        per_event = (cpu_seconds([server]) - before) / max(1, delivered)
+        elapsed = time.monotonic() - started
+        for recorder in recorders:
+            recorder.join()
+    return (
+        f"{sends} sends to {args.sockets} sockets, {elapsed / max(1, sends):.2f} s each until "
+        f"the last notification arrived, {1e6 * per_event:.0f} us of CPU per notification"
+    )
+
+
+LOADS = {
+    "ingest": _ingest,
+    "connects": _sockets,
+    "idle": _sockets,
+    "reconnects": _reconnects,
+    "fanout": _fanout,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--load", choices=sorted(LOADS), default="ingest")
-    parser.add_argument("--seconds", type=float, help="ingest: 15 by default; idle: 30")
+    parser.add_argument("--seconds", type=float, help="ingest, fanout: 15 by default; idle: 30")
     parser.add_argument("--connections", type=int, default=16, help="ingest")
     parser.add_argument(
-        "--sockets", type=int, help="connects, idle: 8000 by default; reconnects: 3000"
+        "--sockets",
+        type=int,
+        help="connects, idle: 8000 by default; reconnects: 3000; fanout: 5000",
     )
     parser.add_argument("--connects", type=int, default=3000, help="connects")
     parser.add_argument(
@@ -198,7 +238,7 @@ def main() -> None:
     if args.seconds is None:
         args.seconds = 30 if args.load == "idle" else 15
     if args.sockets is None:
-        args.sockets = 3000 if args.load == "reconnects" else 8000
+        args.sockets = {"reconnects": 3000, "fanout": 5000}.get(args.load, 8000)
     stamp = f"{datetime.now(UTC):%Y-%m-%dT%H%M}"
     collapsed = RESULTS / f"profile-{args.load}-{stamp}.txt"
     speedscope = RESULTS / f"profile-{args.load}-{stamp}.speedscope.json"

@@ -32,6 +32,8 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
 
     def __init__(self, url: str, channel: str) -> None:
         super().__init__(url, channel=channel, json=wire_json)
+        # How this process's own messages start (the host id is dumped first).
+        self._own_prefix = wire_json.dumps({"host_id": self.host_id})[:-1].encode() + b","
         # Made when the server takes its first socket. Before that, and in a worker process,
         # which never takes one, there is no background task: emits are published at once.
         self._outgoing: Any = None
@@ -60,7 +62,7 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
     def _publish_all(self, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), EMITS_PER_MESSAGE):
             chunk = messages[start : start + EMITS_PER_MESSAGE]
-            self._publish({"method": EMIT_MANY, "emits": chunk, "host_id": self.host_id})
+            self._publish({"host_id": self.host_id, "method": EMIT_MANY, "emits": chunk})
 
     def _publish_forever(self) -> None:
         while True:
@@ -87,6 +89,10 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
 
     def _listen(self) -> Iterator[Any]:
         for message in super()._listen():
+            if isinstance(message, bytes) and message.startswith(self._own_prefix):
+                # Emitted here already: skipped undecoded, rather than each of its emits
+                # decoded and then skipped by the listener loop for its host id.
+                continue
             try:
                 data = wire_json.loads(message)
             except ValueError:
@@ -94,6 +100,6 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
             if not isinstance(data, dict) or data.get("method") != EMIT_MANY:
                 yield data
                 continue
-            # Ours were emitted here already; the listener loop skips emits by host id.
+            # Each with the host id, as python-socketio's own emits carry theirs.
             for emit in data.get("emits", []):
                 yield emit | {"method": "emit", "host_id": data.get("host_id")}

@@ -5,7 +5,8 @@ socket's whole life. A waiting greenthread keeps about 8 KiB resident (its green
 frames' data stack, the queue's timer: measured with 10,000 of them waiting on queues), a
 seventh of an idle socket's memory, for a socket that is written a ping every 25 s. Here a
 socket's packets wait in a `WriteQueue`, and a greenthread runs only while something is
-queued: it writes what was queued, in order, and ends.
+queued: it writes what was queued, in order, the packets that waited together in one write,
+and ends.
 
 Only connections that open as WebSockets take this path (every client of this server does);
 one upgraded from long-polling keeps engine.io's own handler, whose queue its polling
@@ -27,9 +28,10 @@ ENGINEIOS_HANDLER = Socket._websocket_handler
 
 
 class WriteQueue:
-    """What engine.io asks of a socket's queue (`put`, `join`), writing each packet to the
-    WebSocket in a greenthread that runs only while packets wait. `None` closes the
-    WebSocket once what was queued before it is written; nothing queued after it is sent."""
+    """What engine.io asks of a socket's queue (`put`, `join`), writing the packets to the
+    WebSocket (a frame each, those that waited together in one write) in a greenthread that
+    runs only while packets wait. `None` closes the WebSocket once what was queued before it
+    is written; nothing queued after it is sent."""
 
     __slots__ = ("_drained", "_ended", "_packets", "_websocket")
 
@@ -69,11 +71,15 @@ class WriteQueue:
     def _write(self, packets: deque[packet.Packet | None]) -> None:
         try:
             while packets:
-                item = packets.popleft()
-                if item is None:
+                frames = []
+                while packets and packets[0] is not None:
+                    frames.append(self._websocket._pack_message(packets.popleft().encode()))
+                if not frames:  # `None` comes next
                     self._end()
                     break
-                self._websocket.send(item.encode())
+                # What waited goes in one write (a send's event and its unread count wait
+                # together): a system call per packet was much of a fan-out's time.
+                self._websocket._send(b"".join(frames))
         except OSError:
             # The peer is gone or stopped reading for a whole ping cycle (the socket's
             # timeout): nothing more can be written, and the reader sees the close.

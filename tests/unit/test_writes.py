@@ -18,7 +18,8 @@ with warnings.catch_warnings():
 
 
 class StandInWebSocket:
-    """Records what is written and whether it was closed; a send may wait or fail."""
+    """Records each write (the messages its frames carried) and whether it was closed; a write
+    may wait or fail. Only what `WriteQueue` calls of eventlet's WebSocket."""
 
     def __init__(
         self,
@@ -26,19 +27,27 @@ class StandInWebSocket:
         fail_after: int | None = None,
         failure: Exception | None = None,
     ) -> None:
-        self.sent: list[str] = []
+        self.writes: list[list[str]] = []
         self.closed = False
         self.writers: set[object] = set()
         self._send_seconds = send_seconds
         self._fail_after = fail_after
         self._failure = failure or BrokenPipeError("the peer is gone")
 
-    def send(self, data: str) -> None:
-        if self._fail_after is not None and len(self.sent) >= self._fail_after:
+    @property
+    def sent(self) -> list[str]:
+        return [sent for write in self.writes for sent in write]
+
+    def _pack_message(self, message: str) -> bytes:
+        # A frame per message; NUL ends one here, so that a write can be split into them.
+        return message.encode() + b"\0"
+
+    def _send(self, frames: bytes) -> None:
+        if self._fail_after is not None and len(self.writes) >= self._fail_after:
             raise self._failure
         self.writers.add(eventlet.getcurrent())
         eventlet.sleep(self._send_seconds)
-        self.sent.append(data)
+        self.writes.append(frames.decode().split("\0")[:-1])
 
     def close(self) -> None:
         self.closed = True
@@ -57,13 +66,11 @@ def test_what_was_queued_before_and_while_writing_is_written_in_order():
     assert websocket.sent == []
     eventlet.spawn(lambda: [writes.put(message(text)) for text in ("a", "b", "c")]).wait()
     writes.join()
-    assert websocket.sent == [
-        packet.Packet(packet.OPEN, {"sid": "s"}).encode(),
-        "4a",
-        "4b",
-        "4c",
+    # What waited behind the first write went in one write after it, by the same greenthread.
+    assert websocket.writes == [
+        [packet.Packet(packet.OPEN, {"sid": "s"}).encode()],
+        ["4a", "4b", "4c"],
     ]
-    # One greenthread wrote them all.
     assert len(websocket.writers) == 1
 
 
@@ -114,8 +121,9 @@ def test_join_returns_at_once_with_nothing_queued():
 @pytest.mark.parametrize("waiters", [1, 3])
 def test_a_failed_write_closes_the_websocket_drops_the_rest_and_frees_every_joiner(waiters):
     websocket = StandInWebSocket(fail_after=1)
-    writes = WriteQueue(websocket, [])
-    for text in ("a", "b", "c"):
+    writes = WriteQueue(websocket, [message("a")])
+    eventlet.sleep(0.01)
+    for text in ("b", "c"):
         writes.put(message(text))
     joiners = [eventlet.spawn(writes.join) for _ in range(waiters)]
     with eventlet.Timeout(1):
@@ -139,8 +147,9 @@ def test_a_hub_timer_may_queue_a_packet():
 
 def test_a_write_failing_otherwise_closes_the_websocket_too(caplog):
     websocket = StandInWebSocket(fail_after=1, failure=TypeError("not a frame"))
-    writes = WriteQueue(websocket, [])
-    for text in ("a", "b", "c"):
+    writes = WriteQueue(websocket, [message("a")])
+    eventlet.sleep(0.01)
+    for text in ("b", "c"):
         writes.put(message(text))
     with eventlet.Timeout(1):
         writes.join()
