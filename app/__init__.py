@@ -25,6 +25,7 @@ from app.jobs.queue import init_app as init_job_queue
 from app.realtime import compression, wire_json
 from app.realtime.admission import ConnectGate
 from app.realtime.bus import BatchingRedisManager
+from app.realtime.packets import Packet
 from app.realtime.rooms import LocalManager
 from app.redis_client import init_app as init_redis
 from app.services.coalesce import SendCoalescer
@@ -58,6 +59,7 @@ def register_extensions(app: Flask) -> None:
         ping_interval=app.config["SOCKET_PING_INTERVAL_SECONDS"],
         ping_timeout=app.config["SOCKET_PING_TIMEOUT_SECONDS"],
         json=wire_json,
+        serializer=Packet,
     )
     compression.init_app(app)
     app.extensions["send_coalescer"] = SendCoalescer(
