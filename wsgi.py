@@ -18,6 +18,7 @@ if SERVING:
     serving.monkey_patch(ASYNC_MODE)
 
 from app import create_app  # noqa: E402 - after monkey patching, on purpose
+from app.extensions import socketio  # noqa: E402
 from app.jobs import periodic  # noqa: E402
 
 app = create_app({"ASYNC_MODE": ASYNC_MODE})
@@ -26,4 +27,7 @@ if SERVING:
     if not app.config["REDIS_URL"]:
         # Embedded: no worker process, so this one runs the relay and retention itself.
         periodic.start(app)
+    else:
+        # From the first request, socket or not, a send's events are queued for the bus.
+        socketio.server.manager.start_publishing()
     serving.serve(app, ASYNC_MODE, app.config["MAX_CONNECTIONS"])

@@ -57,9 +57,10 @@ def _template_of(body: schemas.SendRequest) -> Template | None:
 
 
 def push_sends(results: list[SendResult]) -> None:
-    """After the commit of one or more sends: push their in-app events, all at once. Only
-    queues them for the bus, so the sends' coalescer may call it in commit order before the
-    next group commits. It may fail (Redis down) without undoing the sends: tabs catch up."""
+    """After the commit of one or more sends: push their in-app events, all at once. In a
+    web process this only queues them (for the bus, or for the sockets when embedded), so the
+    sends' coalescer may call it in commit order before the next group commits. It may fail
+    (Redis down) without undoing the sends: tabs catch up."""
     counts: dict[str, int] = {}
     for result in results:
         # In commit order, so a user in several sends gets the count after the last.
@@ -69,12 +70,14 @@ def push_sends(results: list[SendResult]) -> None:
 
 
 def queue_sends(results: list[SendResult]) -> None:
-    """After the commit of one or more sends: count them, and queue their channel
-    deliveries in one pipeline. That may fail (Redis down) without undoing the sends: the
-    relay queues them."""
+    """After the commit of one or more sends, and `push_sends`: count them, queue their
+    channel deliveries in one pipeline (that may fail, Redis down, without undoing the sends:
+    the relay queues them), and wait until their events are on the bus, so that a 201 means
+    they are."""
     for result in results:
         metrics.count_send(result)
     events.after_commit(enqueue_new, [d for result in results for d in result.queued_deliveries])
+    events.wait_until_published()
 
 
 @bp.post("/notifications")

@@ -5,14 +5,15 @@ was 20,000 publishes from the request, and as many messages for every web proces
 `emit_many` publishes them in chunks instead; the listener of every other process unpacks a
 chunk into the ordinary emits, so everything else about the bus is unchanged.
 
-Once the process holds sockets, `emit_many` only queues: one background task publishes, in
-the order emits were queued, and hands each batch on to another that emits to this process's
-own sockets. So a request never waits on Redis or on a socket write per recipient, the other
-processes work on their sockets while this one works on its own, and emits queued in some
-order (a send group's events, in commit order) leave in that order.
+In a web process `emit_many` only queues: one background task publishes, in the order emits
+were queued, and hands each message on to another that emits to this process's own sockets.
+So a request never waits on Redis or on a socket write per recipient, the other processes
+work on their sockets while this one works on its own, and emits queued in some order (a
+send group's events, in commit order) leave in that order.
 """
 
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,13 +35,25 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
         super().__init__(url, channel=channel, json=wire_json)
         # How this process's own messages start (the host id is dumped first).
         self._own_prefix = wire_json.dumps({"host_id": self.host_id})[:-1].encode() + b","
-        # Made when the server takes its first socket. Before that, and in a worker process,
-        # which never takes one, there is no background task: emits are published at once.
+        # Made by `start_publishing`. Until then (and in a worker process, for good) there is
+        # no background task: emits are published at once.
         self._outgoing: Any = None
         self._local_emits: Any = None
+        # Batches queued, and published (or given up on), so far: see `wait_until_published`.
+        self._queued = self._published = 0
+        self._publishing = threading.Condition()
 
     def initialize(self) -> None:
         super().initialize()
+        self.start_publishing()
+
+    def start_publishing(self) -> None:
+        """From now on `emit_many` only queues, for background tasks to publish and emit.
+        A web process calls this as it starts serving, so that no request waits on Redis to
+        announce; a worker process never does: its emits are published before its jobs end.
+        Called again, it does nothing."""
+        if self._outgoing is not None:
+            return
         self._outgoing = self.server.eio.create_queue()
         self._local_emits = self.server.eio.create_queue()
         self.server.start_background_task(self._publish_forever)
@@ -48,35 +61,49 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
 
     def emit_many(self, emits: list[tuple[str, Any, str]], namespace: str = "/") -> None:
         """Emit each (event, data, room): to the other processes in a message per
-        EMITS_PER_MESSAGE, then to this process's sockets. Once the process holds sockets
-        this never waits: it queues, and emits leave in the order they were queued."""
+        EMITS_PER_MESSAGE, then to this process's sockets. Once publishing has started this
+        never waits: it queues, and emits leave in the order they were queued."""
         messages = [
             {"event": event, "data": [data], "room": room, "namespace": namespace}
             for event, data, room in emits
         ]
         if self._outgoing is None:
-            self._publish_all(messages)
+            for chunk in _chunks(messages):
+                self._publish_chunk(chunk)
         else:
-            self._outgoing.put(messages)
+            with self._publishing:
+                self._queued += 1
+                self._outgoing.put((self._queued, messages))
 
-    def _publish_all(self, messages: list[dict[str, Any]]) -> None:
-        for start in range(0, len(messages), EMITS_PER_MESSAGE):
-            chunk = messages[start : start + EMITS_PER_MESSAGE]
-            self._publish({"host_id": self.host_id, "method": EMIT_MANY, "emits": chunk})
+    def wait_until_published(self) -> None:
+        """Wait until what `emit_many` queued so far is out to the other processes (or was
+        given up on, Redis being down): a request that waits answers only once its events
+        are on their way, so a process that stops after answering has not lost them."""
+        with self._publishing:
+            queued = self._queued
+            self._publishing.wait_for(lambda: self._published >= queued)
+
+    def _publish_chunk(self, chunk: list[dict[str, Any]]) -> None:
+        # python-socketio's `_publish` logs what it cannot send (Redis down, or data that
+        # does not serialize) and gives up on it: the tabs catch up when they reconnect.
+        self._publish({"host_id": self.host_id, "method": EMIT_MANY, "emits": chunk})
 
     def _publish_forever(self) -> None:
         while True:
-            messages = list(self._outgoing.get())
+            batch, queued = self._outgoing.get()
+            messages = list(queued)
             # What was queued meanwhile goes in the same messages: fewer for every process.
             while not self._outgoing.empty():
-                messages.extend(self._outgoing.get_nowait())
-            try:
-                self._publish_all(messages)
-            except Exception:
-                # Redis errors are logged and given up on inside `_publish`; this is anything
-                # else (data that does not serialize): this process's sockets still get theirs.
-                log.exception("could not publish %s emits", len(messages))
-            self._local_emits.put(messages)
+                batch, queued = self._outgoing.get_nowait()
+                messages.extend(queued)
+            for chunk in _chunks(messages):
+                self._publish_chunk(chunk)
+                # Each chunk to this process's sockets once it is out to the others', so a
+                # slow or failing Redis delays them by a chunk, not by a whole backlog.
+                self._local_emits.put(chunk)
+            with self._publishing:
+                self._published = batch
+                self._publishing.notify_all()
 
     def _emit_locally_forever(self) -> None:
         while True:
@@ -103,3 +130,8 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
             # Each with the host id, as python-socketio's own emits carry theirs.
             for emit in data.get("emits", []):
                 yield emit | {"method": "emit", "host_id": data.get("host_id")}
+
+
+def _chunks(messages: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(messages), EMITS_PER_MESSAGE):
+        yield messages[start : start + EMITS_PER_MESSAGE]

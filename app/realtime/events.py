@@ -45,6 +45,14 @@ def _emit_all(emits: list[tuple[str, Any, str]]) -> None:
         socketio.emit(event, data, to=room)
 
 
+def wait_until_published() -> None:
+    """Wait until the events emitted so far by this process are on the Redis bus (at once
+    without it, or where emits are published as they are made)."""
+    manager = _socketio().server.manager
+    if isinstance(manager, BatchingRedisManager):
+        manager.wait_until_published()
+
+
 def after_commit(announce: Callable[..., None], *args: Any) -> None:
     """Run an announcement for work already committed. If it fails (Redis down, say) the
     work stands: the failure is logged, and tabs catch up from `last_id` when they reconnect.

@@ -8,9 +8,9 @@ socket's packets wait in a `WriteQueue`, and a greenthread runs only while somet
 queued: it writes what was queued, in order, the packets that waited together in one write,
 and ends.
 
-Only connections that open as WebSockets take this path (every client of this server does);
-one upgraded from long-polling keeps engine.io's own handler, whose queue its polling
-requests read.
+Only connections that open as RFC 6455 WebSockets take this path (every client of this
+server does); one upgraded from long-polling keeps engine.io's own handler, whose queue its
+polling requests read, and so does one from a pre-RFC 6455 client.
 """
 
 import logging
@@ -20,6 +20,7 @@ from typing import Any
 
 from engineio import exceptions, packet
 from engineio.socket import Socket
+from eventlet.websocket import RFC6455WebSocket
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,9 @@ def _read_until_closed(socket: Socket, websocket: Any) -> None:
 
 def websocket_handler(socket: Socket, websocket: Any) -> list[Any]:
     """Engine.IO's WebSocket transport with a `WriteQueue` for the socket's queue."""
-    if socket.connected:
+    if socket.connected or not isinstance(websocket, RFC6455WebSocket):
+        # Upgraded from long-polling, or a pre-RFC 6455 (Hixie-76) client, whose WebSocket
+        # eventlet writes otherwise.
         return ENGINEIOS_HANDLER(socket, websocket)
     server = socket.server
     # A live client answers a ping each interval: a read that waits longer has lost it.

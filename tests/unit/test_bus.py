@@ -1,4 +1,10 @@
-"""The Redis bus's listener (app/realtime/bus.py), fed what Redis would carry."""
+"""The Redis bus (app/realtime/bus.py): its listener, fed what Redis would carry, and its
+publishing in the background, against stand-ins for Redis and the server."""
+
+import queue
+import threading
+import time
+from types import SimpleNamespace
 
 from socketio import RedisManager
 
@@ -44,3 +50,64 @@ def test_the_listener_skips_its_own_messages_and_unpacks_the_others(monkeypatch)
         for event, data, room in theirs
     ]
     assert heard[-1] == {"method": "disconnect", "sid": "s", "host_id": "h"}
+
+
+class StandInServer:
+    """What the manager asks of python-socketio's server to publish in the background:
+    plain threads and queues, as in the threading mode."""
+
+    def __init__(self) -> None:
+        self.eio = SimpleNamespace(create_queue=queue.Queue)
+
+    def start_background_task(self, target, *args):
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        return thread
+
+
+def test_once_publishing_has_started_emits_are_published_then_emitted_in_order():
+    manager = BatchingRedisManager("redis://127.0.0.1:6379/0", channel=CHANNEL)
+    manager.server = StandInServer()
+    order: list[tuple[str, str]] = []
+    may_publish = threading.Event()
+
+    def publish(data):
+        may_publish.wait(5)
+        order.append(("published", data["emits"][0]["room"]))
+
+    manager._publish = publish
+    manager._handle_emit = lambda message: order.append(("emitted", message["room"]))
+    manager.start_publishing()
+    manager.start_publishing()  # a second call starts nothing more
+
+    big = [("notification", {}, f"big:{n}") for n in range(EMITS_PER_MESSAGE + 1)]
+    manager.emit_many(big)
+    manager.emit_many([("unread_count", {}, "after")])
+    # Both were queued without waiting for the publisher, which is held back.
+    assert order == []
+    # A request waits until its events are out to the other processes.
+    waiter = threading.Thread(target=manager.wait_until_published, daemon=True)
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive()
+    may_publish.set()
+    waiter.join(5)
+    assert not waiter.is_alive()
+    assert ("published", "big:0") in order
+    deadline = time.monotonic() + 5
+    while sum(step == "emitted" for step, _ in order) < len(big) + 1:
+        assert time.monotonic() < deadline, "not everything was emitted"
+        time.sleep(0.01)
+
+    # The first room of each published message: the second emit_many went out after the
+    # first's messages (alone, or in the last of them if it was queued meanwhile).
+    published = [room for step, room in order if step == "published"]
+    last = f"big:{EMITS_PER_MESSAGE}"
+    assert published in (["big:0", last], ["big:0", last, "after"])
+    assert [room for step, room in order if step == "emitted"] == [
+        *(room for _, _, room in big),
+        "after",
+    ]
+    # This process's sockets got each message only once it was out to the others.
+    assert order.index(("published", "big:0")) < order.index(("emitted", "big:0"))
+    assert order.index(("published", last)) < order.index(("emitted", last))
