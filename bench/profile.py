@@ -40,15 +40,17 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.harness import Bench, Stack
 from bench.load import Load, closed_loop
-from bench.node import client_fleet, ensure_packages
+from bench.node import ClientFleet, client_fleet, ensure_packages
 from bench.realtime import cpu_seconds, create_users, mint_tokens, product_clients, user_ids
 from bench.report import RESULTS
-from bench.scenarios.sockets import CATCH_UP_TIMEOUT, product_sender, send_away
+from bench.scenarios.sockets import CATCH_UP_TIMEOUT, Sender, product_sender, send_away
 
 TOP = 30
 IDLE_CONNECT_RATE = 2000
@@ -157,14 +159,22 @@ def _sockets(stack: Stack, args: argparse.Namespace, out: Path, speedscope: Path
     )
 
 
-def _reconnects(stack: Stack, args: argparse.Namespace, out: Path, speedscope: Path) -> str:
+@contextmanager
+def _connected(
+    stack: Stack, sockets: int
+) -> Iterator[tuple[subprocess.Popen, Sender, ClientFleet]]:
+    """`sockets` users, each with a client connected to the stack's web process: that
+    process, the product's sender to those users, and their clients."""
     ensure_packages()
-    users = user_ids(args.sockets)
+    users = user_ids(sockets)
     create_users(stack, users)
-    server = stack.web_processes[0]
-    send = product_sender(stack, users)
     with client_fleet(product_clients(stack, mint_tokens(users))) as fleet:
-        fleet.connect(0, args.sockets, IDLE_CONNECT_RATE)
+        fleet.connect(0, sockets, IDLE_CONNECT_RATE)
+        yield stack.web_processes[0], product_sender(stack, users), fleet
+
+
+def _reconnects(stack: Stack, args: argparse.Namespace, out: Path, speedscope: Path) -> str:
+    with _connected(stack, args.sockets) as (server, send, fleet):
         missed = send_away(fleet, args.sockets, send, AWAY_NOTIFICATIONS, SETTLE_SECONDS)
         mark = len(fleet.received)
         recorders = _sample(server.pid, args.sockets / args.rate, out, speedscope)
@@ -184,13 +194,7 @@ def _reconnects(stack: Stack, args: argparse.Namespace, out: Path, speedscope: P
 
 
 def _fanout(stack: Stack, args: argparse.Namespace, out: Path, speedscope: Path) -> str:
-    ensure_packages()
-    users = user_ids(args.sockets)
-    create_users(stack, users)
-    server = stack.web_processes[0]
-    send = product_sender(stack, users)
-    with client_fleet(product_clients(stack, mint_tokens(users))) as fleet:
-        fleet.connect(0, args.sockets, IDLE_CONNECT_RATE)
+    with _connected(stack, args.sockets) as (server, send, fleet):
         time.sleep(SETTLE_SECONDS)
         recorders = _sample(server.pid, args.seconds, out, speedscope)
         before, started = cpu_seconds([server]), time.monotonic()
