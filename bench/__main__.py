@@ -53,7 +53,11 @@ def run(
         result.details["seconds"] = round(time.monotonic() - started, 1)
         results.append(result)
     print_table(results)
-    suffix = "" if size == "full" else f"-{size}"
+    # A run of some scenarios is named for them, so it cannot overwrite the day's whole run.
+    if only == list(SCENARIOS):
+        suffix = "" if size == "full" else f"-{size}"
+    else:
+        suffix = f"-{'-'.join(only)}-{size}"
     settings = {"size": size, "scenarios": only, "async_mode": async_mode, "suffix": suffix}
     out = write_json(results, settings, environment(POSTGRES_ADMIN_URL, REDIS_URL), directory)
     chart = write_chart(results, out.with_suffix(".png"))
