@@ -15,14 +15,14 @@ from sqlalchemy import Connection
 from app import defaults, rate_limits
 from app.api.errors import DEPENDENCY_ERRORS, dependency_name
 from app.api.responses import dump_many
-from app.api.schemas import InboxQuery, NotificationOut
+from app.api.schemas import NotificationOut
 from app.config import CONNECT_READS
 from app.db import parse_id
 from app.extensions import db, socketio
 from app.realtime import presence
 from app.realtime.events import user_room
 from app.services.credentials import ExpiredToken, InvalidToken, VerifiedToken, user_of_token
-from app.services.inbox import list_inbox, unread_count
+from app.services.inbox import missed_since, unread_count
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def _to_this_socket(event: str, data: Any) -> None:
 
 def _replay(reads: Connection, user_id: str, last_id: int) -> int:
     """Emit what the user missed since `last_id`; the unread count, as read with it."""
-    page = list_inbox(reads, user_id, InboxQuery(after=str(last_id), limit=defaults.CATCH_UP_MAX))
+    page = missed_since(reads, user_id, last_id, defaults.CATCH_UP_MAX)
     for notification in dump_many(NotificationOut, page.items):
         _to_this_socket("notification", notification)
     if page.next_cursor is not None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Row,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
@@ -58,7 +60,7 @@ class Cursor:
         return cls(row_id, direction)
 
 
-def _inbox_of(user_id: str) -> list[ColumnElement[bool]]:
+def _inbox_of(user_id: str | BindParameter[str]) -> list[ColumnElement[bool]]:
     # A range rather than `=` on purpose: with `user_id = x` Postgres treats the ORDER BY
     # user_id as settled and may walk the primary key backwards instead, which reads the whole
     # table's newer rows for a user whose notifications are old. The range keeps every page
@@ -119,6 +121,54 @@ def list_inbox(session: Session | Connection, user_id: str, query: InboxQuery) -
         items=items,
         next_cursor=Cursor(items[-1].id, direction).encode() if has_more else None,
         unread_count=unread_count(session, user_id),
+    )
+
+
+def _missed_since() -> Select[Any]:
+    user_id = bindparam("user_id")
+    # The user's id is given to both sides rather than correlated: with `users.id` in the
+    # range, Postgres guessed a handful of rows and sorted all of the user's instead of
+    # walking the index (2 ms against 0.2 for a user with 3,000).
+    missed = (
+        select(Notification.__table__)
+        .where(
+            *_inbox_of(user_id),
+            Notification.archived_at.is_(None),
+            Notification.id > bindparam("after"),
+        )
+        .order_by(Notification.user_id.asc(), Notification.id.asc())
+        .limit(bindparam("limit"))
+        .subquery("missed")
+    )
+    # Outer, so the user's row (and count) comes back when nothing was missed.
+    return (
+        select(User.unread_count, missed)
+        .select_from(User)
+        .outerjoin(missed, true())
+        .where(User.id == user_id)
+    )
+
+
+# Built once: a reconnect runs it, and building it cost more than running it.
+_MISSED_SINCE = _missed_since()
+
+
+def missed_since(connection: Connection, user_id: str, after: int, limit: int) -> InboxPage:
+    """What a reconnecting socket missed: the user's inbox after the id `after`, oldest first,
+    as `list_inbox` with `after=` lists it, and the unread count, in one query (and so as of
+    one moment). `next_cursor` is set when more than `limit` were missed."""
+    rows = list(
+        connection.execute(_MISSED_SINCE, {"user_id": user_id, "after": after, "limit": limit + 1})
+    )
+    if not rows:
+        return InboxPage(items=[], next_cursor=None, unread_count=0)
+    # Nothing missed: the outer join's one row, with no notification.
+    items = [row for row in rows[:limit] if row.id is not None]
+    has_more = len(rows) > limit
+    return InboxPage(
+        items=items,
+        next_cursor=Cursor(items[-1].id, NEWER).encode() if has_more else None,
+        unread_count=rows[0].unread_count,
     )
 
 

@@ -5,6 +5,7 @@ ANALYZEd so the planner sees realistic statistics.
 """
 
 import json
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import event, text
@@ -66,8 +67,8 @@ def _fill(app) -> None:
         db.session.commit()
 
 
-def _plans(query: InboxQuery) -> list[str]:
-    """EXPLAIN of every SELECT the listing runs (the page, then the unread count)."""
+def _plans(read: Callable[[], object]) -> list[str]:
+    """EXPLAIN of every SELECT that `read` runs."""
     statements: list[tuple[str, object]] = []
 
     def capture(_conn, _cursor, statement, parameters, _context, _many):
@@ -76,7 +77,7 @@ def _plans(query: InboxQuery) -> list[str]:
 
     event.listen(db.engine, "before_cursor_execute", capture)
     try:
-        inbox.list_inbox(db.session, HEAVY_USER, query)
+        read()
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
     plans = []
@@ -93,7 +94,9 @@ def test_inbox_queries_use_indexes(app):
     _fill(app)
     with app.app_context():
         for name, params in QUERIES.items():
-            plans = _plans(InboxQuery.model_validate(params))
+            query = InboxQuery.model_validate(params)
+            # The page, then the unread count.
+            plans = _plans(lambda query=query: inbox.list_inbox(db.session, HEAVY_USER, query))
             assert len(plans) == 2, name
             page, count = plans
             for plan in plans:
@@ -101,6 +104,22 @@ def test_inbox_queries_use_indexes(app):
             assert '"Index Name": "ix_notifications' in page, (name, page)
             # The count is read from the user's row, where the triggers keep it.
             assert '"Index Name": "users_pkey"' in count, (name, count)
-        assert inbox.unread_count(db.session, HEAVY_USER) == TOTAL_ROWS // (
-            HEAVY_EVERY * UNREAD_EVERY
+        unread = TOTAL_ROWS // (HEAVY_EVERY * UNREAD_EVERY)
+        assert inbox.unread_count(db.session, HEAVY_USER) == unread
+        # A reconnect's catch-up: the page and the count in one query, walking the index in
+        # order (no sort of all the user's rows).
+        [plan] = _plans(
+            lambda: inbox.missed_since(db.session.connection(), HEAVY_USER, 1_400_000, 100)
         )
+        assert "Seq Scan" not in plan, plan
+        assert '"Node Type": "Sort"' not in plan, plan
+        assert '"Index Name": "ix_notifications_user_id_id"' in plan, plan
+        assert '"Index Name": "users_pkey"' in plan, plan
+        page = inbox.missed_since(db.session.connection(), HEAVY_USER, 1_400_000, 100)
+        assert page.unread_count == unread
+        ids = [row.id for row in page.items]
+        assert len(ids) == 100
+        assert ids == sorted(ids)
+        assert ids[0] > 1_400_000
+        assert {row.user_id for row in page.items} == {HEAVY_USER}
+        assert page.next_cursor is not None

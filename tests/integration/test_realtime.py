@@ -207,6 +207,25 @@ def test_reconnect_with_last_id_replays_exactly_what_was_missed(rt_app, rt_produ
     assert received[3][1] == {"unread_count": 4}
 
 
+def test_reconnect_with_nothing_shown_missed_gets_only_the_count(rt_app, rt_producer):
+    """Archived, email-only and other users' notifications are not replayed; the count
+    still comes, as of the reconnect."""
+    token = token_for(rt_app, rt_producer, "ana")
+    [seen_id] = send(rt_producer, to="ana", title="seen")
+    archived = [send(rt_producer, to="ana", title=f"archived {i}")[0] for i in range(2)]
+    user = ApiClient(rt_app.test_client(), token)
+    for notification_id in archived:
+        assert user.post(f"/me/notifications/{notification_id}/archive").status_code == 200
+    send(rt_producer, to="ana", title="mail", channels=["email"])
+    send(rt_producer, to="ben", title="not ana's")
+
+    again = connect(rt_app, token=token, last_id=archived[-1])
+    assert events(again) == [("unread_count", {"unread_count": 1})]
+    again.disconnect()
+    replay = connect(rt_app, token=token, last_id=seen_id)
+    assert events(replay) == [("unread_count", {"unread_count": 1})]
+
+
 def test_catch_up_past_the_bound_asks_the_client_to_page(rt_app, rt_producer):
     token = token_for(rt_app, rt_producer, "ana")
     [last_seen] = send(rt_producer, to="ana", title="seen")
