@@ -83,10 +83,12 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
             queued = self._queued
             self._publishing.wait_for(lambda: self._published >= queued)
 
-    def _publish_chunk(self, chunk: list[dict[str, Any]]) -> None:
-        # python-socketio's `_publish` logs what it cannot send (Redis down, or data that
-        # does not serialize) and gives up on it: the tabs catch up when they reconnect.
-        self._publish({"host_id": self.host_id, "method": EMIT_MANY, "emits": chunk})
+    def _publish_chunk(self, chunk: list[dict[str, Any]]) -> bool:
+        """Whether the chunk went out. python-socketio's `_publish` tries twice, then logs
+        what it cannot send (Redis down or hanging, or data that does not serialize) and
+        gives up on it: the tabs catch up when they reconnect."""
+        message = {"host_id": self.host_id, "method": EMIT_MANY, "emits": chunk}
+        return self._publish(message) is not None
 
     def _publish_forever(self) -> None:
         while True:
@@ -96,8 +98,14 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
             while not self._outgoing.empty():
                 batch, queued = self._outgoing.get_nowait()
                 messages.extend(queued)
+            redis_answers = True
             for chunk in _chunks(messages):
-                self._publish_chunk(chunk)
+                # Once one chunk failed, the rest of this backlog is given up at once: on a
+                # Redis that hangs, each would wait out redis-py's timeout (5 s) twice again,
+                # and the requests waiting on the backlog with it.
+                redis_answers = redis_answers and self._publish_chunk(chunk)
+                if not redis_answers:
+                    log.error("gave up publishing %d emits: Redis did not answer", len(chunk))
                 # Each chunk to this process's sockets once it is out to the others', so a
                 # slow or failing Redis delays them by a chunk, not by a whole backlog.
                 self._local_emits.put(chunk)

@@ -241,6 +241,26 @@ def test_servers_reconnect_to_redis_and_clients_catch_up(cluster, tabs):
     assert int(replayed[1]) > int(during)
 
 
+def test_a_redis_that_hangs_does_not_hold_sends_up(cluster, tabs):
+    """Redis frozen (connections open, no answers): a send still answers, through the
+    process whose bus publisher waits on it (redis-py gives up on a command after 5 s), and
+    this process's own tab still gets it; once Redis answers again, events flow between the
+    processes as before."""
+    user = "gil-hang"
+    token = cluster.token(user)
+    tab = open_tab(tabs, cluster.urls[0], token, "websocket")
+    cluster.redis.pause()
+    try:
+        # `call` gives up after 30 s: a publisher without a timeout would wait for good.
+        [during] = cluster.send(0, to=user, title="while Redis hangs")
+    finally:
+        cluster.redis.resume()
+    assert tab.next("notification")["id"] == during
+    assert tab.next("unread_count") == {"unread_count": 1}
+    [after] = cluster.send(1, to=user, title="Redis answers again")
+    assert tab.next("notification")["id"] == after
+
+
 def _handshake(url: str, origin: str) -> int:
     request = urllib.request.Request(f"{url}/socket.io/?EIO=4&transport=polling")
     request.add_header("Origin", origin)

@@ -18,7 +18,12 @@ def published_by(manager: BatchingRedisManager, emits: list[tuple[str, object, s
     """What `emit_many` publishes (the process holds no socket yet, so it publishes at
     once), as the bytes a subscriber receives."""
     sent: list[bytes] = []
-    manager._publish = lambda data: sent.append(wire_json.dumps(data).encode())
+
+    def publish(data):
+        sent.append(wire_json.dumps(data).encode())
+        return 1  # as Redis answers: the subscribers it reached
+
+    manager._publish = publish
     manager.emit_many(emits)
     return sent
 
@@ -74,6 +79,7 @@ def test_once_publishing_has_started_emits_are_published_then_emitted_in_order()
     def publish(data):
         may_publish.wait(5)
         order.append(("published", data["emits"][0]["room"]))
+        return 1
 
     manager._publish = publish
     manager._handle_emit = lambda message: order.append(("emitted", message["room"]))
@@ -111,3 +117,28 @@ def test_once_publishing_has_started_emits_are_published_then_emitted_in_order()
     # This process's sockets got each message only once it was out to the others.
     assert order.index(("published", "big:0")) < order.index(("emitted", "big:0"))
     assert order.index(("published", last)) < order.index(("emitted", last))
+
+
+def test_a_backlog_is_given_up_after_its_first_chunk_fails_and_still_emitted_here():
+    manager = BatchingRedisManager("redis://127.0.0.1:6379/0", channel=CHANNEL)
+    manager.server = StandInServer()
+    tried: list[str] = []
+    emitted: list[str] = []
+
+    def publish(data):
+        tried.append(data["emits"][0]["room"])
+        return None  # python-socketio's `_publish` giving up after its two tries
+
+    manager._publish = publish
+    manager._handle_emit = lambda message: emitted.append(message["room"])
+    manager.start_publishing()
+    backlog = [("notification", {}, f"user:{n}") for n in range(3 * EMITS_PER_MESSAGE)]
+    manager.emit_many(backlog)
+    manager.wait_until_published()
+    # Only the first chunk waited on Redis; this process's sockets got all three.
+    assert tried == ["user:0"]
+    deadline = time.monotonic() + 5
+    while len(emitted) < len(backlog):
+        assert time.monotonic() < deadline, "not everything was emitted here"
+        time.sleep(0.01)
+    assert emitted == [room for _, _, room in backlog]
