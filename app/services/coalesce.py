@@ -134,5 +134,16 @@ def _store(session: Session, batch: list[_Waiting]) -> list[Outcome]:
         session.rollback()
         if len(batch) == 1:
             return [(batch[0], None, error)]
-        return [outcome for waiting in batch for outcome in _store(session, [waiting])]
+        return [outcome for waiting in batch for outcome in _store_alone(session, waiting)]
     return [(waiting, result, None) for waiting, result in zip(batch, results, strict=True)]
+
+
+def _store_alone(session: Session, waiting: _Waiting) -> list[Outcome]:
+    """One send of a failed batch, in a transaction of its own. Whatever it raises is its own
+    outcome: escaping, it would fail the sends of the batch already committed alone (their
+    callers told a stored notification was not, and storing it again on a retry)."""
+    try:
+        return _store(session, [waiting])
+    except Exception as error:
+        session.rollback()
+        return [(waiting, None, error)]
