@@ -8,13 +8,13 @@ import weakref
 import pytest
 from engineio import packet
 
-from app.realtime.writes import WriteQueue
-
 with warnings.catch_warnings():
-    # eventlet announces its deprecation on import.
+    # eventlet announces its deprecation on import (writes.py imports it too).
     warnings.simplefilter("ignore")
     import eventlet
     from eventlet.hubs import get_hub
+
+    from app.realtime.writes import WriteQueue
 
 
 class StandInWebSocket:
