@@ -98,20 +98,24 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
             while not self._outgoing.empty():
                 batch, queued = self._outgoing.get_nowait()
                 messages.extend(queued)
+            chunks = list(_chunks(messages))
             redis_answers = True
-            for chunk in _chunks(messages):
+            for chunk in chunks:
                 # Once one chunk failed, the rest of this backlog is given up at once: on a
                 # Redis that hangs, each would wait out redis-py's timeout (5 s) twice again,
                 # and the requests waiting on the backlog with it.
                 redis_answers = redis_answers and self._publish_chunk(chunk)
                 if not redis_answers:
                     log.error("gave up publishing %d emits: Redis did not answer", len(chunk))
-                # Each chunk to this process's sockets once it is out to the others', so a
-                # slow or failing Redis delays them by a chunk, not by a whole backlog.
-                self._local_emits.put(chunk)
+            # The requests waiting on the backlog are woken before this process's sockets get
+            # it: handed over chunk by chunk between publishes, the local emits took the CPU
+            # whenever a publish waited on Redis, and a 10,000-recipient send answered only
+            # once nearly all of them were done.
             with self._publishing:
                 self._published = batch
                 self._publishing.notify_all()
+            for chunk in chunks:
+                self._local_emits.put(chunk)
 
     def _emit_locally_forever(self) -> None:
         while True:
