@@ -149,7 +149,7 @@ def _missed_since() -> Select[Any]:
     )
 
 
-# Built once: a reconnect runs it, and building it cost more than running it.
+# Built once, as the other statements a socket connect runs: each reconnect runs it.
 _MISSED_SINCE = _missed_since()
 
 
@@ -160,9 +160,9 @@ def missed_since(connection: Connection, user_id: str, after: int, limit: int) -
     rows = list(
         connection.execute(_MISSED_SINCE, {"user_id": user_id, "after": after, "limit": limit + 1})
     )
-    if not rows:
+    if not rows:  # the user was erased meanwhile
         return InboxPage(items=[], next_cursor=None, unread_count=0)
-    # Nothing missed: the outer join's one row, with no notification.
+    # With nothing missed, the outer join's one row has no notification.
     items = [row for row in rows[:limit] if row.id is not None]
     has_more = len(rows) > limit
     return InboxPage(
