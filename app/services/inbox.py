@@ -77,7 +77,7 @@ class InboxPage:
     unread_count: int
 
 
-def _listing(user_id: str, query: InboxQuery) -> Select[Any]:
+def _listing(user_id: str | BindParameter[str], query: InboxQuery) -> Select[Any]:
     conditions = _inbox_of(user_id)
     if query.status == "unread":
         conditions.append(Notification.read_at.is_(None))
@@ -130,12 +130,8 @@ def _missed_since() -> Select[Any]:
     # range, Postgres guessed a handful of rows and sorted all of the user's instead of
     # walking the index (2 ms against 0.2 for a user with 3,000).
     missed = (
-        select(Notification.__table__)
-        .where(
-            *_inbox_of(user_id),
-            Notification.archived_at.is_(None),
-            Notification.id > bindparam("after"),
-        )
+        _listing(user_id, InboxQuery())
+        .where(Notification.id > bindparam("after"))
         .order_by(Notification.user_id.asc(), Notification.id.asc())
         .limit(bindparam("limit"))
         .subquery("missed")

@@ -136,6 +136,26 @@ def commits(sessions: dict[str, StandInSession]) -> dict[str, int]:
     return {user: session.commits for user, session in sessions.items()}
 
 
+def assert_only_bens_send_failed(
+    outcomes: dict[str, object],
+    sessions: dict[str, StandInSession],
+    store: Store,
+    in_order: Announcer,
+    error: BaseException,
+) -> None:
+    """After the waves [first], [ben, cara], [dan] with an announcement of Ben's group
+    failing: every group was stored and pushed in turn, and only Ben, its leader, raises."""
+    assert outcomes == {
+        "first": "first stored",
+        "ben": error,
+        "cara": "cara stored",
+        "dan": "dan stored",
+    }
+    assert store.batches == [["first"], ["ben", "cara"], ["dan"]]
+    assert commits(sessions) == {"first": 1, "ben": 1, "cara": 0, "dan": 1}
+    assert in_order.calls == [["first stored"], ["ben stored", "cara stored"], ["dan stored"]]
+
+
 def test_when_announcing_in_order_fails_the_leader_raises_and_the_others_get_their_results(
     store: Store,
 ):
@@ -151,15 +171,7 @@ def test_when_announcing_in_order_fails_the_leader_raises_and_the_others_get_the
 
     outcomes, sessions = send_in_waves(coalescer, store, [["first"], ["ben", "cara"], ["dan"]])
 
-    assert outcomes == {
-        "first": "first stored",
-        "ben": error,
-        "cara": "cara stored",
-        "dan": "dan stored",
-    }
-    assert store.batches == [["first"], ["ben", "cara"], ["dan"]]
-    assert commits(sessions) == {"first": 1, "ben": 1, "cara": 0, "dan": 1}
-    assert in_order.calls == [["first stored"], ["ben stored", "cara stored"], ["dan stored"]]
+    assert_only_bens_send_failed(outcomes, sessions, store, in_order, error)
     assert announce.calls == [["first stored"], ["dan stored"]]
 
 
@@ -180,15 +192,7 @@ def test_when_announcing_fails_the_lead_has_passed_and_the_others_get_their_resu
 
     outcomes, sessions = send_in_waves(coalescer, store, [["first"], ["ben", "cara"], ["dan"]])
 
-    assert outcomes == {
-        "first": "first stored",
-        "ben": error,
-        "cara": "cara stored",
-        "dan": "dan stored",
-    }
-    assert store.batches == [["first"], ["ben", "cara"], ["dan"]]
-    assert commits(sessions) == {"first": 1, "ben": 1, "cara": 0, "dan": 1}
-    assert in_order.calls == [["first stored"], ["ben stored", "cara stored"], ["dan stored"]]
+    assert_only_bens_send_failed(outcomes, sessions, store, in_order, error)
     # Dan's group announces while Ben's announcement may still be on its way.
     assert sorted(announce.calls) == [
         ["ben stored", "cara stored"],
