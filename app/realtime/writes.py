@@ -8,12 +8,22 @@ socket's packets wait in a `WriteQueue`, and a greenthread runs only while somet
 queued: it writes what was queued, in order, the packets that waited together in one write,
 and ends.
 
+Reads wait with no timeout: eventlet makes a hub timer for every read that waits with one,
+and a cancelled timer stays in the hub's heap until it would have fired, so a 45 s read
+timeout kept about two timers per idle socket, some 0.7 KiB (a pending one with its
+exception 0.6 KiB, a cancelled one 0.15 KiB).
+A silent client is found by engine.io's service task instead (no PONG within the ping
+timeout), which closes the socket; the queue's end then shuts the connection down, and that
+wakes the reader. Writes keep a timeout, set only while a write runs.
+
 Only connections that open as RFC 6455 WebSockets take this path (every client of this
 server does); one upgraded from long-polling keeps engine.io's own handler, whose queue its
 polling requests read, and so does one from a pre-RFC 6455 client.
 """
 
+import contextlib
 import logging
+import socket as sockets
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -31,13 +41,18 @@ ENGINEIOS_HANDLER = Socket._websocket_handler
 class WriteQueue:
     """What engine.io asks of a socket's queue (`put`, `join`), writing the packets to the
     WebSocket (a frame each, those that waited together in one write) in a greenthread that
-    runs only while packets wait. `None` closes the WebSocket once what was queued before it
-    is written; nothing queued after it is sent."""
+    runs only while packets wait. `None` ends the queue once what was queued before it is
+    written; nothing queued after it is sent. A write that waits longer than `write_timeout`
+    seconds ends it too. An ended queue shuts the connection down: whoever reads it sees the
+    end, and the WSGI server closes it once the handler returns."""
 
-    __slots__ = ("_drained", "_ended", "_packets", "_websocket")
+    __slots__ = ("_drained", "_ended", "_packets", "_websocket", "_write_timeout")
 
-    def __init__(self, websocket: Any, queued: Iterable[packet.Packet]) -> None:
+    def __init__(
+        self, websocket: Any, queued: Iterable[packet.Packet], write_timeout: float
+    ) -> None:
         self._websocket = websocket
+        self._write_timeout = write_timeout
         # Packets waiting for the greenthread that writes them; None while none is running
         # (an idle socket keeps no queue: an empty deque is 0.7 KiB).
         self._packets: deque[packet.Packet | None] | None = None
@@ -70,27 +85,34 @@ class WriteQueue:
         self._drained.wait()
 
     def _write(self, packets: deque[packet.Packet | None]) -> None:
+        connection = self._websocket.socket
+        # Only while writing: the reader shares the socket, and its reads must keep no timer.
+        connection.settimeout(self._write_timeout)
         try:
             while packets:
                 frames = []
                 while packets and packets[0] is not None:
                     frames.append(self._websocket._pack_message(packets.popleft().encode()))
                 if not frames:  # `None` comes next
-                    self._end()
+                    self._end(sockets.SHUT_RD)
                     break
                 # What waited goes in one write (a send's event and its unread count wait
                 # together): a system call per packet was much of a fan-out's time.
                 self._websocket._send(b"".join(frames))
         except OSError:
-            # The peer is gone or stopped reading for a whole ping cycle (the socket's
-            # timeout): nothing more can be written, and the reader sees the close.
-            self._end()
+            # The peer is gone or stopped reading for a whole ping cycle (the write's
+            # timeout): nothing more can be written.
+            self._end(sockets.SHUT_RDWR)
         except Exception:
             # As engine.io's writer: a packet that cannot be written ends the connection
             # (the client reconnects and catches up) rather than leaving it open and mute.
             log.exception("could not write a packet, closing the WebSocket")
-            self._end()
+            self._end(sockets.SHUT_RDWR)
         finally:
+            # After an end the timeout stays: eventlet's closing frame, written once the
+            # handler returns, must not wait for a peer that reads nothing.
+            if not self._ended:
+                connection.settimeout(None)
             # No switch since the loop saw the queue empty, so no packet is left behind;
             # after an end, what is left is dropped.
             self._packets = None
@@ -98,9 +120,13 @@ class WriteQueue:
                 self._drained.send()
                 self._drained = None
 
-    def _end(self) -> None:
+    def _end(self, how: int) -> None:
+        """Shut the connection down `how` (reading, or both ways when nothing more can be
+        written), not close it: a read waiting on a closed socket is never woken (eventlet's
+        hub loses it with the descriptor), and the reader waits without a timeout."""
         self._ended = True
-        self._websocket.close()
+        with contextlib.suppress(OSError):  # the peer already ended it
+            self._websocket.socket.shutdown(how)
         # The engine.io socket outlives the connection by up to a ping interval (the hub's
         # ping timer holds it): without this, the WebSocket, its WSGI environ and eventlet's
         # buffers would live as long.
@@ -125,7 +151,7 @@ def _read_until_closed(socket: Socket, websocket: Any) -> None:
             except exceptions.UnknownPacketError:
                 continue
     except (OSError, exceptions.SocketIsClosedError):
-        return  # gone, silent past the ping timeout, or closed from this side
+        return  # the peer is gone, or the queue's end shut the connection down
     except Exception:
         # As engine.io's handler does: what breaks a packet's handling ends the connection,
         # which the client then retries.
@@ -139,10 +165,11 @@ def websocket_handler(socket: Socket, websocket: Any) -> list[Any]:
         # eventlet writes otherwise.
         return ENGINEIOS_HANDLER(socket, websocket)
     server = socket.server
-    # A live client answers a ping each interval: a read that waits longer has lost it.
-    websocket.socket.settimeout(server.ping_interval + server.ping_timeout)
+    # Reads wait with no timeout (see the module's docstring); a live client reads each
+    # ping within a ping cycle, and a write that waits longer has lost it.
+    websocket.socket.settimeout(None)
     socket.connected = socket.upgraded = True
-    writes = WriteQueue(websocket, _queued(socket))
+    writes = WriteQueue(websocket, _queued(socket), server.ping_interval + server.ping_timeout)
     socket.queue = writes
     _read_until_closed(socket, websocket)
     writes.put(None)

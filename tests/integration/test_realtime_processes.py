@@ -1,6 +1,7 @@
 """Real time across real processes: two web servers and a worker sharing PostgreSQL and a
 private Redis, under eventlet and gevent, over websocket and long-polling."""
 
+import json
 import os
 import threading
 import time
@@ -8,9 +9,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
+import websocket
 from redis import Redis
 from rq import Queue
 
@@ -101,6 +104,38 @@ def test_a_quiet_tab_stays_connected_on_the_servers_pings(cluster, tabs):
     assert ana.client.sid == sid
     [notification_id] = cluster.send(1, to="ana-quiet", title="still here")
     assert ana.next("notification")["id"] == notification_id
+
+
+def test_a_client_that_stops_answering_pings_is_closed(cluster):
+    """A client that stays connected but answers no PING (a laptop gone to sleep, a lost NAT
+    entry) is found by engine.io's service task, and the server closes the WebSocket. The
+    client here sends nothing after its CONNECT, not even an answer to the close frame.
+
+    Under eventlet the server reads without a timeout (app/realtime/writes.py), so this is
+    how such a connection ends, and it must end: the stream ends after the close frame.
+    Under gevent, engine.io's WebSocket (simple-websocket) waits for the client's answer to
+    its close frame for as long as the TCP connection lives; that is left as it is."""
+    address = urlsplit(cluster.urls[0])
+    client = websocket.create_connection(
+        f"ws://{address.netloc}/socket.io/?EIO=4&transport=websocket",
+        # Past one ping cycle and a sweep of the service task: a server that never lets go.
+        timeout=1 + 3 * PING_TIMEOUT_SECONDS,
+    )
+    try:
+        token = cluster.token("cy-silent")
+        frames = [client.recv_frame()]
+        client.send("40" + json.dumps({"token": token}))
+        while frames[-1].opcode != websocket.ABNF.OPCODE_CLOSE:
+            frames.append(client.recv_frame())
+        if cluster.env["ASYNC_MODE"] == "eventlet":
+            with pytest.raises(websocket.WebSocketConnectionClosedException):
+                client.recv_frame()
+    finally:
+        client.shutdown()
+    texts = [frame.data.decode() for frame in frames if frame.opcode == websocket.ABNF.OPCODE_TEXT]
+    assert texts[0].startswith("0"), texts  # engine.io's OPEN
+    assert texts[1:] == ['42["unread_count",{"unread_count":0}]', texts[2], "2"], texts
+    assert texts[2].startswith("40{"), texts  # the CONNECT's answer
 
 
 def test_a_tab_upgraded_from_long_polling_gets_its_events_over_the_websocket(cluster, tabs):

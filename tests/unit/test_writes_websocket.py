@@ -18,12 +18,15 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import eventlet
     from eventlet.green import socket
+    from eventlet.hubs import get_hub
     from eventlet.websocket import RFC6455WebSocket, WebSocketWSGI
 
     from app.realtime.writes import WriteQueue
 
 SECONDS = 5
 """The longest any read or join may wait: past it, the test fails instead of hanging."""
+WRITE_TIMEOUT = 0.2
+"""How long a write may wait for a peer that reads nothing (the ping cycle, in the handler)."""
 LARGE = 100_000
 """Bytes of an incompressible message: its frame needs the 64-bit length form (> 65,535)."""
 
@@ -128,27 +131,26 @@ def message(data: str | bytes) -> packet.Packet:
 def test_packets_that_waited_together_go_in_one_write_of_frames_a_client_decodes(connect):
     """Without compression: the packets queued before the writer ran go out in one `sendall`
     of unmasked frames, one per packet, that the client decodes in order as text or binary
-    as they were queued; `None` then sends a close frame, which the client sees last."""
+    as they were queued; `None` then ends the queue and writes nothing more (the close frame
+    is eventlet's to write, once the handler returns)."""
     connection = connect()
     opening = packet.Packet(packet.OPEN, {"sid": "s", "pingInterval": 25000})
-    writes = WriteQueue(connection.server, [opening])
+    writes = WriteQueue(connection.server, [opening], WRITE_TIMEOUT)
     for queued in (message("first"), message(b"\x00\xffbytes"), message("último ✓")):
         writes.put(queued)
     writes.put(None)
-    assert receive(connection.client, 5) == [
+    assert receive(connection.client, 4) == [
         opening.encode(),
         "4first",
         b"\x00\xffbytes",
         "4último ✓",
-        None,
     ]
     with eventlet.Timeout(SECONDS):
         writes.join()
-    # Four packets in one write; the close frame in its own after it.
-    assert len(connection.wire.sendalls) == 2
-    assert [frame.opcode for frame in frames(connection.wire.sendalls[0])] == [1, 1, 2, 1]
-    assert [frame.opcode for frame in frames(connection.wire.sendalls[1])] == [8]
-    assert not any(frame.masked for frame in frames(b"".join(connection.wire.sendalls)))
+    assert len(connection.wire.sendalls) == 1
+    (written,) = connection.wire.sendalls
+    assert [frame.opcode for frame in frames(written)] == [1, 1, 2, 1]
+    assert not any(frame.masked for frame in frames(written))
 
 
 @pytest.mark.parametrize(
@@ -182,6 +184,7 @@ def test_compressed_packets_written_together_decode_in_order(connect, offer):
             message(repeated),
             message(b"\x01\x02"),
         ],
+        WRITE_TIMEOUT,
     )
     assert receive(connection.client, 5) == [
         "4small",
@@ -208,10 +211,35 @@ def test_compressed_packets_written_together_decode_in_order(connect, offer):
     assert (again.length < first // 4) if takes_over else (again.length == first)
 
 
+def pending_timers() -> int:
+    """Timers in eventlet's hub that have neither fired nor been cancelled."""
+    hub = get_hub()
+    return sum(not timer.called for _, timer in [*hub.timers, *hub.next_timers])
+
+
+def test_a_waiting_read_keeps_no_timer_and_the_end_wakes_it(connect):
+    """The handler's reader waits on the socket between writes with no timeout, so eventlet
+    keeps no timer for it; the queue's end shuts the reading down, which wakes it while the
+    client, alive but silent, stays connected (closing the socket would leave it waiting)."""
+    connection = connect()
+    writes = WriteQueue(connection.server, [message("first")], WRITE_TIMEOUT)
+    with eventlet.Timeout(SECONDS):
+        writes.join()
+    before = pending_timers()
+    reader = eventlet.spawn(connection.server.wait)
+    eventlet.sleep(0.01)
+    assert not reader.dead, "the reader should be waiting on the socket"
+    assert pending_timers() == before
+    writes.put(message("last"))
+    writes.put(None)
+    with eventlet.Timeout(SECONDS):
+        assert reader.wait() is None
+    assert receive(connection.client, 2) == ["4first", "4last"]
+
+
 def stop_reading(connection: Connection) -> list[packet.Packet]:
     """The client stays connected but reads nothing: a write larger than the socket
-    buffers waits for the server socket's timeout (the ping cycle, in websocket_handler)."""
-    connection.wire.settimeout(0.2)
+    buffers waits out the write timeout."""
     return [message(bytes(4 << 20))]
 
 
@@ -224,15 +252,18 @@ def go_away(connection: Connection) -> list[packet.Packet]:
 @pytest.mark.parametrize("peer", [go_away, stop_reading])
 def test_a_peer_gone_or_not_reading_ends_the_queue_quietly(connect, caplog, peer):
     """What eventlet's real socket raises when the peer is gone or stops reading is the
-    `OSError` the queue treats as an ordinary end: the write fails, the WebSocket is closed,
+    `OSError` the queue treats as an ordinary end: the write fails, the connection is shut
+    down both ways (a reader waiting on it sees the end, and nothing more can be written),
     joiners are freed, nothing is logged as an error, and later packets are dropped rather
     than written."""
     connection = connect()
-    writes = WriteQueue(connection.server, peer(connection))
+    reader = eventlet.spawn(connection.server.wait)
+    writes = WriteQueue(connection.server, peer(connection), WRITE_TIMEOUT)
     with eventlet.Timeout(SECONDS):
         writes.join()
-    assert connection.server.websocket_closed
-    assert connection.wire.fileno() == -1
+        assert reader.wait() is None
+    with pytest.raises(BrokenPipeError):
+        connection.wire.sendall(b"x")
     assert "could not write a packet" not in caplog.text
     attempts = len(connection.wire.sendalls)
     writes.put(message("later"))
