@@ -42,6 +42,9 @@ def monkey_patch(mode: str) -> None:
         from psycogreen.gevent import patch_psycopg
 
         patch_psycopg()
+        from app.realtime import gevent_websockets
+
+        gevent_websockets.install()
     else:
         raise SystemExit(f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {mode!r}")
 
