@@ -21,14 +21,18 @@ class WebSocketWSGI(engineio_gevent.WebSocketWSGI):
     """Engine.IO's gevent WebSocket, whose close ends the connection."""
 
     def close(self) -> None:
-        super().close()
-        # simple-websocket sets its event only for what its reader thread receives: set, the
-        # handler's wait sees the socket closed and the handler returns.
-        self.ws.event.set()
-        # Ends the reader thread's read (it then closes its duplicate) and the connection,
-        # after the close frame; already done when the client closed first.
-        with contextlib.suppress(OSError):
-            self.ws.sock.shutdown(socket.SHUT_RDWR)
+        try:
+            # Raises if the peer reset the connection (simple-websocket only expects a
+            # broken pipe).
+            super().close()
+        finally:
+            # simple-websocket sets its event only for what its reader thread receives:
+            # set, the handler's wait sees the socket closed and the handler returns.
+            self.ws.event.set()
+            # Ends the reader thread's read (it then closes its duplicate) and the
+            # connection, after the close frame; already done when the client closed first.
+            with contextlib.suppress(OSError):
+                self.ws.sock.shutdown(socket.SHUT_RDWR)
 
 
 def install() -> None:

@@ -11,10 +11,12 @@ and ends.
 Reads wait with no timeout: eventlet makes a hub timer for every read that waits with one,
 and a cancelled timer stays in the hub's heap until it would have fired, so a 45 s read
 timeout kept about two timers per idle socket, some 0.7 KiB (a pending one with its
-exception 0.6 KiB, a cancelled one 0.15 KiB).
-A silent client is found by engine.io's service task instead (no PONG within the ping
-timeout), which closes the socket; the queue's end then shuts the connection down, and that
-wakes the reader. Writes keep a timeout, set only while a write runs.
+exception 0.6 KiB, a cancelled one 0.15 KiB). A silent client is found by engine.io's
+service task instead (no PONG within the ping timeout), which closes the socket; the queue's
+end then shuts the connection down, and that wakes the reader. Every write keeps a timeout
+(`bound_sends`), those of the reader included (eventlet answers a client's pings and close
+frames from it): the socket has it only while a write runs, so a read that starts meanwhile
+takes it too, and a timer, but a read between writes does not.
 
 Only connections that open as RFC 6455 WebSockets take this path (every client of this
 server does); one upgraded from long-polling keeps engine.io's own handler, whose queue its
@@ -42,17 +44,14 @@ class WriteQueue:
     """What engine.io asks of a socket's queue (`put`, `join`), writing the packets to the
     WebSocket (a frame each, those that waited together in one write) in a greenthread that
     runs only while packets wait. `None` ends the queue once what was queued before it is
-    written; nothing queued after it is sent. A write that waits longer than `write_timeout`
-    seconds ends it too. An ended queue shuts the connection down: whoever reads it sees the
-    end, and the WSGI server closes it once the handler returns."""
+    written; nothing queued after it is sent. A write that fails (the WebSocket's own timeout,
+    see `bound_sends`) ends it too. An ended queue shuts the connection down: whoever reads it
+    sees the end, and the WSGI server closes it once the handler returns."""
 
-    __slots__ = ("_drained", "_ended", "_packets", "_websocket", "_write_timeout")
+    __slots__ = ("_drained", "_ended", "_packets", "_websocket")
 
-    def __init__(
-        self, websocket: Any, queued: Iterable[packet.Packet], write_timeout: float
-    ) -> None:
+    def __init__(self, websocket: Any, queued: Iterable[packet.Packet]) -> None:
         self._websocket = websocket
-        self._write_timeout = write_timeout
         # Packets waiting for the greenthread that writes them; None while none is running
         # (an idle socket keeps no queue: an empty deque is 0.7 KiB).
         self._packets: deque[packet.Packet | None] | None = None
@@ -85,9 +84,6 @@ class WriteQueue:
         self._drained.wait()
 
     def _write(self, packets: deque[packet.Packet | None]) -> None:
-        connection = self._websocket.socket
-        # Only while writing: the reader shares the socket, and its reads must keep no timer.
-        connection.settimeout(self._write_timeout)
         try:
             while packets:
                 frames = []
@@ -101,7 +97,7 @@ class WriteQueue:
                 self._websocket._send(b"".join(frames))
         except OSError:
             # The peer is gone or stopped reading for a whole ping cycle (the write's
-            # timeout): nothing more can be written.
+            # timeout, `bound_sends`): nothing more can be written.
             self._end(sockets.SHUT_RDWR)
         except Exception:
             # As engine.io's writer: a packet that cannot be written ends the connection
@@ -109,10 +105,6 @@ class WriteQueue:
             log.exception("could not write a packet, closing the WebSocket")
             self._end(sockets.SHUT_RDWR)
         finally:
-            # After an end the timeout stays: eventlet's closing frame, written once the
-            # handler returns, must not wait for a peer that reads nothing.
-            if not self._ended:
-                connection.settimeout(None)
             # No switch since the loop saw the queue empty, so no packet is left behind;
             # after an end, what is left is dropped.
             self._packets = None
@@ -131,6 +123,25 @@ class WriteQueue:
         # ping timer holds it): without this, the WebSocket, its WSGI environ and eventlet's
         # buffers would live as long.
         self._websocket = None
+
+
+def bound_sends(websocket: Any, seconds: float) -> None:
+    """Make every write to `websocket` wait at most `seconds` for the peer, each time it
+    waits: the queue's, and the reader's answers to the client's pings and close frames.
+    The socket has the timeout only while a write holds the WebSocket's send lock, so that
+    reads between writes wait without one."""
+    connection = websocket.socket
+    lock = websocket._sendlock
+
+    def send(frame: bytes) -> None:
+        with lock:
+            connection.settimeout(seconds)
+            try:
+                connection.sendall(frame)
+            finally:
+                connection.settimeout(None)
+
+    websocket._send = send
 
 
 def _queued(socket: Socket) -> list[packet.Packet]:
@@ -168,8 +179,9 @@ def websocket_handler(socket: Socket, websocket: Any) -> list[Any]:
     # Reads wait with no timeout (see the module's docstring); a live client reads each
     # ping within a ping cycle, and a write that waits longer has lost it.
     websocket.socket.settimeout(None)
+    bound_sends(websocket, server.ping_interval + server.ping_timeout)
     socket.connected = socket.upgraded = True
-    writes = WriteQueue(websocket, _queued(socket), server.ping_interval + server.ping_timeout)
+    writes = WriteQueue(websocket, _queued(socket))
     socket.queue = writes
     _read_until_closed(socket, websocket)
     writes.put(None)

@@ -17,27 +17,20 @@ with warnings.catch_warnings():
 
     from app.realtime.writes import WriteQueue
 
-WRITE_TIMEOUT = 45.0
-
 
 class StandInSocket:
-    """The connection under a stand-in WebSocket: its timeout, and each shutdown."""
+    """The connection under a stand-in WebSocket: each shutdown."""
 
     def __init__(self) -> None:
-        self.timeout: float | None = None
         self.shutdowns: list[int] = []
-
-    def settimeout(self, seconds: float | None) -> None:
-        self.timeout = seconds
 
     def shutdown(self, how: int) -> None:
         self.shutdowns.append(how)
 
 
 class StandInWebSocket:
-    """Records each write (the messages its frames carried, and the connection's timeout
-    while it ran) and the connection's shutdowns; a write may wait or fail. Only what
-    `WriteQueue` calls of eventlet's WebSocket."""
+    """Records each write (the messages its frames carried) and the connection's shutdowns;
+    a write may wait or fail. Only what `WriteQueue` calls of eventlet's WebSocket."""
 
     def __init__(
         self,
@@ -46,7 +39,6 @@ class StandInWebSocket:
         failure: Exception | None = None,
     ) -> None:
         self.writes: list[list[str]] = []
-        self.timeouts: list[float | None] = []
         self.socket = StandInSocket()
         self.writers: set[object] = set()
         self._send_seconds = send_seconds
@@ -65,7 +57,6 @@ class StandInWebSocket:
         if self._fail_after is not None and len(self.writes) >= self._fail_after:
             raise self._failure
         self.writers.add(eventlet.getcurrent())
-        self.timeouts.append(self.socket.timeout)
         eventlet.sleep(self._send_seconds)
         self.writes.append(frames.decode().split("\0")[:-1])
 
@@ -76,7 +67,7 @@ def message(text: str) -> packet.Packet:
 
 def test_what_was_queued_before_and_while_writing_is_written_in_order():
     websocket = StandInWebSocket(send_seconds=0.01)
-    writes = WriteQueue(websocket, [packet.Packet(packet.OPEN, {"sid": "s"})], WRITE_TIMEOUT)
+    writes = WriteQueue(websocket, [packet.Packet(packet.OPEN, {"sid": "s"})])
     eventlet.sleep(0.005)
     # The OPEN packet's write is waiting now: these come from another greenthread meanwhile.
     assert websocket.writers
@@ -93,7 +84,7 @@ def test_what_was_queued_before_and_while_writing_is_written_in_order():
 
 def test_nothing_is_written_until_the_writer_gets_its_turn_and_nothing_waits_after():
     websocket = StandInWebSocket()
-    writes = WriteQueue(websocket, [], WRITE_TIMEOUT)
+    writes = WriteQueue(websocket, [])
     writes.put(message("a"))
     # `put` neither writes nor switches: the caller keeps running.
     assert websocket.sent == []
@@ -109,7 +100,7 @@ def test_nothing_is_written_until_the_writer_gets_its_turn_and_nothing_waits_aft
 def test_none_shuts_the_reading_down_after_what_came_before_it():
     # Reading only: eventlet's closing frame still goes out once the handler returns.
     websocket = StandInWebSocket()
-    writes = WriteQueue(websocket, [], WRITE_TIMEOUT)
+    writes = WriteQueue(websocket, [])
     writes.put(message("last"))
     writes.put(None)
     writes.put(message("too late"))
@@ -121,23 +112,9 @@ def test_none_shuts_the_reading_down_after_what_came_before_it():
     assert websocket.sent == ["4last"]
 
 
-def test_the_write_timeout_holds_only_while_writing_until_the_end():
-    # Between writes, reads wait with no timeout (each would keep a timer in eventlet's hub);
-    # after the end it stays, for eventlet's closing frame.
-    websocket = StandInWebSocket()
-    writes = WriteQueue(websocket, [message("a")], WRITE_TIMEOUT)
-    writes.join()
-    assert websocket.socket.timeout is None
-    writes.put(message("b"))
-    writes.put(None)
-    writes.join()
-    assert websocket.timeouts == [WRITE_TIMEOUT, WRITE_TIMEOUT]
-    assert websocket.socket.timeout == WRITE_TIMEOUT
-
-
 def test_join_waits_for_every_queued_write():
     websocket = StandInWebSocket(send_seconds=0.01)
-    writes = WriteQueue(websocket, [], WRITE_TIMEOUT)
+    writes = WriteQueue(websocket, [])
     for text in ("a", "b", "c"):
         writes.put(message(text))
     writes.join()
@@ -145,7 +122,7 @@ def test_join_waits_for_every_queued_write():
 
 
 def test_join_returns_at_once_with_nothing_queued():
-    writes = WriteQueue(StandInWebSocket(), [], WRITE_TIMEOUT)
+    writes = WriteQueue(StandInWebSocket(), [])
     with eventlet.Timeout(1):
         writes.join()
 
@@ -153,7 +130,7 @@ def test_join_returns_at_once_with_nothing_queued():
 @pytest.mark.parametrize("waiters", [1, 3])
 def test_a_failed_write_shuts_both_ways_drops_the_rest_and_frees_every_joiner(waiters):
     websocket = StandInWebSocket(fail_after=1)
-    writes = WriteQueue(websocket, [message("a")], WRITE_TIMEOUT)
+    writes = WriteQueue(websocket, [message("a")])
     eventlet.sleep(0.01)
     for text in ("b", "c"):
         writes.put(message(text))
@@ -171,7 +148,7 @@ def test_a_failed_write_shuts_both_ways_drops_the_rest_and_frees_every_joiner(wa
 def test_a_hub_timer_may_queue_a_packet():
     # pings.py queues each PING from a timer that runs in the hub, where nothing may switch.
     websocket = StandInWebSocket()
-    writes = WriteQueue(websocket, [], WRITE_TIMEOUT)
+    writes = WriteQueue(websocket, [])
     get_hub().schedule_call_global(0, writes.put, packet.Packet(packet.PING))
     eventlet.sleep(0.01)
     assert websocket.sent == [packet.Packet(packet.PING).encode()]
@@ -179,7 +156,7 @@ def test_a_hub_timer_may_queue_a_packet():
 
 def test_a_write_failing_otherwise_shuts_both_ways_too(caplog):
     websocket = StandInWebSocket(fail_after=1, failure=TypeError("not a frame"))
-    writes = WriteQueue(websocket, [message("a")], WRITE_TIMEOUT)
+    writes = WriteQueue(websocket, [message("a")])
     eventlet.sleep(0.01)
     for text in ("b", "c"):
         writes.put(message(text))
@@ -194,7 +171,7 @@ def test_an_ended_queue_lets_go_of_its_websocket():
     # Engine.IO's socket, which holds the queue, outlives the connection by up to a ping
     # interval: the WebSocket (with its environ and buffers) must not live as long.
     websocket = StandInWebSocket()
-    writes = WriteQueue(websocket, [message("last")], WRITE_TIMEOUT)
+    writes = WriteQueue(websocket, [message("last")])
     writes.put(None)
     writes.join()
     gone = weakref.ref(websocket)

@@ -21,12 +21,13 @@ with warnings.catch_warnings():
     from eventlet.hubs import get_hub
     from eventlet.websocket import RFC6455WebSocket, WebSocketWSGI
 
-    from app.realtime.writes import WriteQueue
+    from app.realtime.writes import WriteQueue, bound_sends
 
 SECONDS = 5
 """The longest any read or join may wait: past it, the test fails instead of hanging."""
 WRITE_TIMEOUT = 0.2
-"""How long a write may wait for a peer that reads nothing (the ping cycle, in the handler)."""
+"""How long a write may wait for a peer that reads nothing (`bound_sends`; the ping cycle, in
+the handler)."""
 LARGE = 100_000
 """Bytes of an incompressible message: its frame needs the 64-bit length form (> 65,535)."""
 
@@ -99,15 +100,18 @@ def negotiated(offer: str) -> dict[str, Any]:
 @pytest.fixture
 def connect() -> Iterator[Callable[..., Connection]]:
     """Make a connected pair of WebSockets on a green socket pair, with the extensions both
-    ends negotiated (none by default); every socket is closed afterwards."""
+    ends negotiated (none by default), the server's writes bounded as the handler bounds
+    them; every socket is closed afterwards."""
     sockets: list[Any] = []
 
     def make(extensions: dict[str, Any] | None = None) -> Connection:
         server_end, client_end = socket.socketpair()
         sockets.extend((server_end, client_end))
         wire = CountingSocket(server_end)
+        server = RFC6455WebSocket(wire, {}, extensions=extensions)
+        bound_sends(server, WRITE_TIMEOUT)
         return Connection(
-            server=RFC6455WebSocket(wire, {}, extensions=extensions),
+            server=server,
             client=RFC6455WebSocket(client_end, {}, client=True, extensions=extensions),
             wire=wire,
         )
@@ -135,7 +139,7 @@ def test_packets_that_waited_together_go_in_one_write_of_frames_a_client_decodes
     is eventlet's to write, once the handler returns)."""
     connection = connect()
     opening = packet.Packet(packet.OPEN, {"sid": "s", "pingInterval": 25000})
-    writes = WriteQueue(connection.server, [opening], WRITE_TIMEOUT)
+    writes = WriteQueue(connection.server, [opening])
     for queued in (message("first"), message(b"\x00\xffbytes"), message("último ✓")):
         writes.put(queued)
     writes.put(None)
@@ -184,7 +188,6 @@ def test_compressed_packets_written_together_decode_in_order(connect, offer):
             message(repeated),
             message(b"\x01\x02"),
         ],
-        WRITE_TIMEOUT,
     )
     assert receive(connection.client, 5) == [
         "4small",
@@ -222,7 +225,7 @@ def test_a_waiting_read_keeps_no_timer_and_the_end_wakes_it(connect):
     keeps no timer for it; the queue's end shuts the reading down, which wakes it while the
     client, alive but silent, stays connected (closing the socket would leave it waiting)."""
     connection = connect()
-    writes = WriteQueue(connection.server, [message("first")], WRITE_TIMEOUT)
+    writes = WriteQueue(connection.server, [message("first")])
     with eventlet.Timeout(SECONDS):
         writes.join()
     before = pending_timers()
@@ -235,6 +238,31 @@ def test_a_waiting_read_keeps_no_timer_and_the_end_wakes_it(connect):
     with eventlet.Timeout(SECONDS):
         assert reader.wait() is None
     assert receive(connection.client, 2) == ["4first", "4last"]
+
+
+def ping_until_refused(client: RFC6455WebSocket) -> None:
+    """Send the largest pings a control frame may carry, reading nothing, until the server
+    has gone."""
+    ping = client._pack_message(bytes(125), control_code=0x9, masked=True)
+    try:
+        while True:
+            client.socket.sendall(ping)
+    except OSError:
+        return
+
+
+def test_the_readers_answers_to_a_client_that_reads_nothing_give_up(connect):
+    """Eventlet answers a client's pings from the reader. A client that sends pings and
+    reads nothing fills the server's socket buffer; the reader's next answer then waits out
+    the write timeout and the reader ends, instead of waiting for ever (the socket has no
+    timeout between writes)."""
+    connection = connect()
+    reader = eventlet.spawn(lambda: list(iter(connection.server.wait, None)))
+    pinger = eventlet.spawn(ping_until_refused, connection.client)
+    with eventlet.Timeout(SECONDS), pytest.raises(TimeoutError):
+        reader.wait()
+    pinger.kill()
+    assert connection.wire.gettimeout() is None
 
 
 def stop_reading(connection: Connection) -> list[packet.Packet]:
@@ -258,7 +286,7 @@ def test_a_peer_gone_or_not_reading_ends_the_queue_quietly(connect, caplog, peer
     than written."""
     connection = connect()
     reader = eventlet.spawn(connection.server.wait)
-    writes = WriteQueue(connection.server, peer(connection), WRITE_TIMEOUT)
+    writes = WriteQueue(connection.server, peer(connection))
     with eventlet.Timeout(SECONDS):
         writes.join()
         assert reader.wait() is None
