@@ -11,7 +11,7 @@ from typing import Protocol
 from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.queue import EnqueueData
 
@@ -79,7 +79,8 @@ class JobQueue(Protocol):
         priority: str = "normal",
         delay_seconds: float = 0,
     ) -> bool:
-        """Queue that try unless it already waits; True when it was queued now."""
+        """Queue that try unless it already waits; True when it was queued now. With no delay
+        (the relay: the row is due), a try still waiting for its time is queued now."""
         ...
 
     def enqueue_first_tries(self, kind: str, rows: list[tuple[int, str]]) -> None:
@@ -120,10 +121,13 @@ class RedisJobQueue:
                 job = Job.fetch(identifier, connection=self.connection)
             except NoSuchJobError:
                 job = None
-            if job is not None and job.get_status() in WAITING:
-                return False
-            # A try that ended without finishing its row (its worker died): start afresh.
             if job is not None:
+                status = job.get_status()
+                if status == JobStatus.SCHEDULED and delay_seconds <= 0:
+                    return self._release(job)
+                if status in WAITING:
+                    return False
+                # A try that ended without finishing its row (its worker died): start afresh.
                 job.delete()
             self._enqueue(identifier, kind, row_id, priority, delay_seconds)
         return True
@@ -150,6 +154,17 @@ class RedisJobQueue:
             for name, jobs in by_queue.items():
                 self.queues[name].enqueue_many(jobs, pipeline=pipeline)
             pipeline.execute()
+
+    def _release(self, job: Job) -> bool:
+        """Queue now a try that is due yet still waits for RQ's scheduler, which runs in one
+        worker at a time and can be gone (killed, or stuck in its fork) for up to the workers'
+        maintenance interval (10 minutes). False when the scheduler queued it first."""
+        try:
+            self.queues[job.origin].scheduled_job_registry.requeue(job)
+        except InvalidJobOperation:
+            return False
+        log.warning("queued %s, overdue in the scheduled registry", job.id)
+        return True
 
     def _enqueue(
         self, identifier: str, kind: str, row_id: int, priority: str, delay: float

@@ -1,9 +1,11 @@
-"""Nothing acknowledged is lost: kill -9 a worker mid-batch, stop Redis mid-send."""
+"""Nothing acknowledged is lost: kill -9 a worker mid-batch or its RQ scheduler, stop Redis
+mid-send."""
 
 import os
 import signal
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +67,29 @@ def test_sending_while_redis_is_down_is_acknowledged_and_delivered_later(stack):
         what="the relay to queue and the worker to send every delivery",
     )
     assert Counter(_arrivals(stack, "r").values()) == {1: BATCH}
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def test_a_retry_is_tried_when_the_scheduler_is_gone(stack):
+    worker = stack.start_worker()
+    # RQ's scheduler is a child process of one worker; its death is noticed only at the
+    # worker's maintenance, every 10 minutes.
+    [scheduler] = stack.wait_for(lambda: _children(worker.pid), what="the scheduler to start")
+    os.kill(scheduler, signal.SIGKILL)
+    stack.smtp.mailbox.refuse_next = 1
+    [notification_id] = stack.send(to=_recipients("s")[:1], title="retried", channels=["email"])
+    stack.wait_for(
+        lambda: stack.deliveries(notification_id)["email"]["status"] == "sent",
+        timeout=30,
+        what="the relay to queue the retry left in the scheduled registry",
+    )
+    assert stack.deliveries(notification_id)["email"]["attempts"] == 2
+    assert _arrivals(stack, "s") == {"s0@example.com": 1}
+    assert "overdue in the scheduled registry" in (stack.workdir / "worker1.log").read_text()

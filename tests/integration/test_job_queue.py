@@ -1,7 +1,7 @@
 """A send's deliveries are queued after its commit in one Redis pipeline: first tries in
 jobs of up to DELIVERY_BATCH deliveries, each in its priority's queue."""
 
-from rq.job import Job
+from rq.job import Job, JobStatus
 from sqlalchemy import select
 
 from app.extensions import db
@@ -68,3 +68,44 @@ def test_first_tries_go_in_one_pipeline_to_their_priority_queues(app, producer, 
     # q0 has no phone: the SMS is skipped, only the email waits.
     assert queue.queues["critical"].job_ids == [job_id("delivery", critical_delivery, 1)]
     assert queue.queues["default"].job_ids == []
+
+
+def test_a_due_try_left_in_the_scheduled_registry_is_queued_by_the_relays_call(app):
+    queue = app.extensions["job_queue"]
+    identifier = job_id("delivery", 41, 2)
+    assert queue.enqueue("delivery", 41, 2, "high", delay_seconds=600)
+    scheduled = queue.queues["high"].scheduled_job_registry
+    assert scheduled.get_job_ids() == [identifier]
+    # A retry that waits for its time is left alone when asked for again with a delay.
+    assert not queue.enqueue("delivery", 41, 2, "high", delay_seconds=600)
+    assert queue.queues["high"].job_ids == []
+
+    # The relay asks for it with no delay once the row is due: no scheduler moved it.
+    assert queue.enqueue("delivery", 41, 2, "high")
+    assert scheduled.get_job_ids() == []
+    assert queue.queues["high"].job_ids == [identifier]
+    assert Job.fetch(identifier, connection=queue.connection).args == (41,)
+    assert not queue.enqueue("delivery", 41, 2, "high")
+    assert queue.queues["high"].job_ids == [identifier]
+
+
+def test_a_try_the_scheduler_queues_first_is_not_queued_twice(app, monkeypatch):
+    queue = app.extensions["job_queue"]
+    identifier = job_id("webhook", 7, 3)
+    assert queue.enqueue("webhook", 7, 3, delay_seconds=600)
+    scheduled = queue.queues["default"].scheduled_job_registry
+    get_status = Job.get_status
+    moved = []
+
+    def scheduler_moves_it_meanwhile(job, *args, **kwargs):
+        # Between the queue's read of the status and its move, once.
+        status = get_status(job, *args, **kwargs)
+        if status == JobStatus.SCHEDULED and not moved:
+            moved.append(job.id)
+            scheduled.requeue(job.id)
+        return status
+
+    monkeypatch.setattr(Job, "get_status", scheduler_moves_it_meanwhile)
+    assert not queue.enqueue("webhook", 7, 3)
+    assert moved == [identifier]
+    assert queue.queues["default"].job_ids == [identifier]
