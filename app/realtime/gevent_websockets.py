@@ -1,38 +1,92 @@
-"""Engine.IO's WebSockets under gevent, which end when this side closes them.
+"""Engine.IO's WebSockets under gevent: whole frames, bounded writes, and a close that ends
+the connection.
 
 Under gevent, engine.io serves a WebSocket with simple-websocket (requirements.txt pins it;
-with gevent-websocket installed engine.io would use that instead). When engine.io closes one
-from this side (a client that stopped answering pings, a disconnect by the server),
-simple-websocket sends the close frame and marks itself closed, but wakes neither engine.io's
-handler, which waits for the next message with no timeout, nor its own reader thread, which
-reads a duplicate of the connection's socket with no timeout. Until the client answered, the
-connection stayed open with both greenlets: for a client that is gone, as long as the kernel
-keeps the connection (over 400 s in a probe). Here a close also wakes the handler and shuts
-the connection down.
+with gevent-websocket installed engine.io would use that instead). Three things are fixed
+here:
+- simple-websocket writes each frame with one `send`, which writes what fits in the socket's
+  buffer and returns how much; the rest of the frame was lost, and the client's stream broken,
+  whenever a client read slower than the server wrote (a catch-up, a burst of events).
+- Those sends waited for the peer with no timeout: a client that stopped reading held its
+  connection, and engine.io's writer, for as long as it stayed connected.
+- When engine.io closes a WebSocket from this side (a client that stopped answering pings, a
+  disconnect by the server), simple-websocket sends the close frame and marks itself closed,
+  but wakes neither engine.io's handler, which waits for the next message with no timeout,
+  nor its own reader thread, which reads a duplicate of the connection's socket with no
+  timeout. Until the client answered, the connection stayed open with both greenlets: for a
+  client that is gone, as long as the kernel keeps the connection (over 400 s in a probe).
 """
 
 import contextlib
 import socket
+from typing import Any
 
+import simple_websocket
 from engineio.async_drivers import gevent as engineio_gevent
+from gevent.lock import Semaphore
+
+
+class WholeFrames:
+    """simple-websocket's socket, whose every `send` writes the whole frame within `seconds`
+    or ends the connection (a frame written in part leaves nothing sendable after it). The
+    socket has the timeout only while a send runs, so that reads between sends wait without
+    one (a read that starts meanwhile takes it too; a client that answers pings sends
+    something well within it). Anything else goes to the socket itself."""
+
+    def __init__(self, connection: socket.socket, seconds: float) -> None:
+        self._connection = connection
+        self._seconds = seconds
+        # The reader thread answers the client's pings and close frames while engine.io's
+        # writer sends: gevent lets one greenlet at a time wait to write on a socket.
+        self._sending = Semaphore()
+
+    def send(self, frame: bytes) -> int:
+        with self._sending:
+            self._connection.settimeout(self._seconds)
+            try:
+                self._connection.sendall(frame)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    self._connection.shutdown(socket.SHUT_RDWR)
+                raise
+            finally:
+                self._connection.settimeout(None)
+        return len(frame)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
 
 
 class WebSocketWSGI(engineio_gevent.WebSocketWSGI):
-    """Engine.IO's gevent WebSocket, whose close ends the connection."""
+    """Engine.IO's gevent WebSocket, with `WholeFrames` sends bounded by the ping interval
+    plus the ping timeout (as under eventlet), and a close that ends the connection."""
+
+    def __init__(self, handler: Any, server: Any) -> None:
+        super().__init__(handler, server)
+        self._write_timeout = server.ping_interval + server.ping_timeout
+
+    @property
+    def ws(self) -> simple_websocket.Server:
+        return self._server
+
+    @ws.setter
+    def ws(self, server: simple_websocket.Server) -> None:
+        # Engine.IO sets it once it made simple-websocket's server, before its handler runs.
+        server.sock = WholeFrames(server.sock, self._write_timeout)
+        self._server = server
 
     def close(self) -> None:
-        try:
-            # Raises if the peer reset the connection (simple-websocket only expects a
-            # broken pipe).
+        # simple-websocket's close raises for a peer that reset the connection or stopped
+        # reading (it expects only a broken pipe): either way there is nothing more to say.
+        with contextlib.suppress(OSError):
             super().close()
-        finally:
-            # simple-websocket sets its event only for what its reader thread receives:
-            # set, the handler's wait sees the socket closed and the handler returns.
-            self.ws.event.set()
-            # Ends the reader thread's read (it then closes its duplicate) and the
-            # connection, after the close frame; already done when the client closed first.
-            with contextlib.suppress(OSError):
-                self.ws.sock.shutdown(socket.SHUT_RDWR)
+        # simple-websocket sets its event only for what its reader thread receives: set, the
+        # handler's wait sees the socket closed and the handler returns.
+        self.ws.event.set()
+        # Ends the reader thread's read (it then closes its duplicate) and the connection,
+        # after the close frame; already done when the client closed first.
+        with contextlib.suppress(OSError):
+            self.ws.sock.shutdown(socket.SHUT_RDWR)
 
 
 def install() -> None:

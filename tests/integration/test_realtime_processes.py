@@ -3,11 +3,15 @@ private Redis, under eventlet and gevent, over websocket and long-polling."""
 
 import json
 import os
+import secrets
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,6 +53,8 @@ def cluster(request, tmp_path_factory) -> Iterator[Cluster]:
         # Pings every second: a quiet tab lives on them within one test.
         SOCKET_PING_INTERVAL_SECONDS="1",
         SOCKET_PING_TIMEOUT_SECONDS=str(PING_TIMEOUT_SECONDS),
+        # Some tests send hundreds at once from several threads.
+        RATE_LIMIT_API_KEY="5000 per second",
     )
     migrate(env)
     api_key = create_api_key(env, "cluster")
@@ -133,6 +139,106 @@ def test_a_client_that_stops_answering_pings_is_closed(cluster):
     assert texts[0].startswith("0"), texts  # engine.io's OPEN
     assert texts[1:] == ['42["unread_count",{"unread_count":0}]', texts[2], "2"], texts
     assert texts[2].startswith("40{"), texts  # the CONNECT's answer
+
+
+FAT_SENDS = 300
+"""About 5 MB of events for one client, more than a loopback connection's buffers hold."""
+
+
+def _reading_later(cluster: Cluster, user: str) -> websocket.WebSocket:
+    """A raw Socket.IO client of `user`, connected, that reads only when the test does, with
+    a small receive buffer: what the server writes to it soon waits on the connection."""
+    address = urlsplit(cluster.urls[0])
+    client = websocket.create_connection(
+        f"ws://{address.netloc}/socket.io/?EIO=4&transport=websocket",
+        timeout=20,
+        sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)],
+    )
+    assert client.recv().startswith("0")  # engine.io's OPEN
+    client.send("40" + json.dumps({"token": cluster.token(user)}))
+    return client
+
+
+def _send_fat(cluster: Cluster, user: str, pool: ThreadPoolExecutor) -> list[Future]:
+    """FAT_SENDS sends to `user` from a pool, each some 17 KB of event that hardly
+    compresses."""
+    return [
+        pool.submit(
+            cluster.send,
+            1,
+            to=user,
+            title=f"fat {n}",
+            body=secrets.token_hex(2_500),
+            data={"pad": secrets.token_hex(6_000)},
+        )
+        for n in range(FAT_SENDS)
+    ]
+
+
+def _held_by_server(server_url: str, client: websocket.WebSocket) -> bool:
+    """Whether some process still holds the server's end of `client`'s connection: its entry
+    in /proc/net/tcp keeps a descriptor's inode until the last descriptor is closed."""
+    server_port = urlsplit(server_url).port
+    client_port = client.sock.getsockname()[1]
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, inode = fields[1], fields[2], fields[9]
+        if (int(local.split(":")[1], 16), int(remote.split(":")[1], 16)) == (
+            server_port,
+            client_port,
+        ):
+            return inode != "0"
+    return False
+
+
+def test_a_client_slow_to_read_gets_every_event_whole(cluster):
+    """The server writes more than the connection holds while the client pauses (a catch-up
+    on a slow network, a burst): every event still arrives whole. Under gevent
+    simple-websocket wrote each frame with one `send`, which writes only what fits, and the
+    rest of the frame was lost (app/realtime/gevent_websockets.py)."""
+    client = _reading_later(cluster, "ed-slow")
+    notifications = []
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            sends = _send_fat(cluster, "ed-slow", pool)
+            # Paused for less than the ping timeout: the client must still answer the PING
+            # waiting behind the events.
+            time.sleep(1.5)
+            while len(notifications) < FAT_SENDS:
+                message = client.recv()
+                if message == "2":
+                    client.send("3")
+                elif message.startswith('42["notification",'):
+                    notifications.append(json.loads(message[2:])[1])
+        ids = [future.result()[0] for future in sends]
+    finally:
+        client.close()
+    assert sorted(n["id"] for n in notifications) == sorted(ids)
+    by_id = {n["id"]: n for n in notifications}
+    for n, notification_id in enumerate(ids):
+        assert by_id[notification_id]["title"] == f"fat {n}"
+        assert len(by_id[notification_id]["body"]) == 5_000
+        assert len(by_id[notification_id]["data"]["pad"]) == 12_000
+
+
+def test_a_client_that_reads_nothing_is_let_go(cluster):
+    """A client that stops reading, PONGs included, while the server has more to write than
+    the connection holds: the write gives up after the ping interval plus the ping timeout,
+    and the server lets the connection go. Under gevent simple-websocket's sends waited with
+    no timeout, for as long as the client stayed connected."""
+    client = _reading_later(cluster, "fy-stuck")
+    assert _held_by_server(cluster.urls[0], client)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            for future in _send_fat(cluster, "fy-stuck", pool):
+                future.result()
+        # The ping timeout finds the client, the write bound frees the writer; then margin.
+        deadline = time.monotonic() + 1 + 2 * PING_TIMEOUT_SECONDS + 15
+        while _held_by_server(cluster.urls[0], client):
+            assert time.monotonic() < deadline, "the server still holds a client reading nothing"
+            time.sleep(0.2)
+    finally:
+        client.shutdown()
 
 
 def test_a_tab_upgraded_from_long_polling_gets_its_events_over_the_websocket(cluster, tabs):
