@@ -97,7 +97,7 @@ def enqueue_new(deliveries: list[tuple[int, str]]) -> None:
 def relay_due() -> int:
     """Queue every delivery and webhook event that is due, not held, and older than the
     grace period; the queue skips those whose try already waits, and queues at once those
-    whose retry still waits for RQ's scheduler. How many were queued."""
+    whose retry still waits for an RQ scheduler that is gone. How many were queued."""
     now = utcnow()
     deliveries = db.session.execute(
         outbox.due(

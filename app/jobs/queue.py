@@ -14,6 +14,7 @@ from rq import Queue
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.queue import EnqueueData
+from rq.scheduler import RQScheduler
 
 from app import defaults
 from app.extensions import socketio
@@ -79,8 +80,9 @@ class JobQueue(Protocol):
         priority: str = "normal",
         delay_seconds: float = 0,
     ) -> bool:
-        """Queue that try unless it already waits; True when it was queued now. With no delay
-        (the relay: the row is due), a try still waiting for its time is queued now."""
+        """Queue that try unless it already waits; True when it was queued now. On RQ, with no
+        delay (the relay: the row is due), a try still waiting for its time is queued now when
+        no scheduler is there to do it."""
         ...
 
     def enqueue_first_tries(self, kind: str, rows: list[tuple[int, str]]) -> None:
@@ -156,9 +158,14 @@ class RedisJobQueue:
             pipeline.execute()
 
     def _release(self, job: Job) -> bool:
-        """Queue now a try that is due yet still waits for RQ's scheduler, which runs in one
-        worker at a time and can be gone (killed, or stuck in its fork) for up to the workers'
-        maintenance interval (10 minutes). False when the scheduler queued it first."""
+        """Queue now a try that is due yet still waits for RQ's scheduler, when no scheduler
+        holds its queue's lock. The scheduler runs in one worker at a time, as a child process,
+        and can be gone (killed, or stuck); its lock then expires within a minute, but the
+        workers look for a new scheduler only at their maintenance, every 10 minutes. A live
+        scheduler is left to it: it reads the due ids before it moves them, and would queue a
+        try moved meanwhile a second time. False when the try was not queued now."""
+        if self.connection.exists(RQScheduler.get_locking_key(job.origin)):
+            return False
         try:
             self.queues[job.origin].scheduled_job_registry.requeue(job)
         except InvalidJobOperation:

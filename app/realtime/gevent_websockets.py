@@ -59,7 +59,8 @@ class WholeFrames:
 
 class WebSocketWSGI(engineio_gevent.WebSocketWSGI):
     """Engine.IO's gevent WebSocket, with `WholeFrames` sends bounded by the ping interval
-    plus the ping timeout (as under eventlet), and a close that ends the connection."""
+    plus the ping timeout (under eventlet that bounds each wait of a write, here the whole
+    frame), and a close that ends the connection."""
 
     def __init__(self, handler: Any, server: Any) -> None:
         super().__init__(handler, server)
@@ -81,10 +82,12 @@ class WebSocketWSGI(engineio_gevent.WebSocketWSGI):
         with contextlib.suppress(OSError):
             super().close()
         # simple-websocket sets its event only for what its reader thread receives: set, the
-        # handler's wait sees the socket closed and the handler returns.
+        # handler's wait sees the socket closed (when the close frame went out) and returns.
         self.ws.event.set()
-        # Ends the reader thread's read (it then closes its duplicate) and the connection,
-        # after the close frame; already done when the client closed first.
+        # Ends the reader thread's read, after the close frame; the thread then marks the
+        # socket closed, sets the event (which ends the handler's wait when the close frame
+        # could not be sent) and closes its duplicate. Already done when the client closed
+        # first.
         with contextlib.suppress(OSError):
             self.ws.sock.shutdown(socket.SHUT_RDWR)
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis import Redis
 
 from tests.stack import Stack
 
@@ -83,6 +84,10 @@ def test_a_retry_is_tried_when_the_scheduler_is_gone(stack):
     # worker's maintenance, every 10 minutes.
     [scheduler] = stack.wait_for(lambda: _children(worker.pid), what="the scheduler to start")
     os.kill(scheduler, signal.SIGKILL)
+    # Its locks would expire within a minute; gone now, to spare the wait.
+    connection = Redis.from_url(stack.redis.url)
+    connection.delete(*connection.keys("rq:scheduler-lock:*"))
+    connection.close()
     stack.smtp.mailbox.refuse_next = 1
     [notification_id] = stack.send(to=_recipients("s")[:1], title="retried", channels=["email"])
     stack.wait_for(

@@ -2,6 +2,7 @@
 jobs of up to DELIVERY_BATCH deliveries, each in its priority's queue."""
 
 from rq.job import Job, JobStatus
+from rq.scheduler import RQScheduler
 from sqlalchemy import select
 
 from app.extensions import db
@@ -80,13 +81,24 @@ def test_a_due_try_left_in_the_scheduled_registry_is_queued_by_the_relays_call(a
     assert not queue.enqueue("delivery", 41, 2, "high", delay_seconds=600)
     assert queue.queues["high"].job_ids == []
 
-    # The relay asks for it with no delay once the row is due: no scheduler moved it.
+    # The relay asks for it with no delay once the row is due, and no scheduler holds the
+    # queue's lock.
     assert queue.enqueue("delivery", 41, 2, "high")
     assert scheduled.get_job_ids() == []
     assert queue.queues["high"].job_ids == [identifier]
     assert Job.fetch(identifier, connection=queue.connection).args == (41,)
     assert not queue.enqueue("delivery", 41, 2, "high")
     assert queue.queues["high"].job_ids == [identifier]
+
+
+def test_a_due_try_is_left_to_a_scheduler_that_holds_its_queues_lock(app):
+    queue = app.extensions["job_queue"]
+    identifier = job_id("delivery", 42, 2)
+    assert queue.enqueue("delivery", 42, 2, "high", delay_seconds=600)
+    queue.connection.set(RQScheduler.get_locking_key("high"), "a live scheduler", ex=60)
+    assert not queue.enqueue("delivery", 42, 2, "high")
+    assert queue.queues["high"].scheduled_job_registry.get_job_ids() == [identifier]
+    assert queue.queues["high"].job_ids == []
 
 
 def test_a_try_the_scheduler_queues_first_is_not_queued_twice(app, monkeypatch):
