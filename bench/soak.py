@@ -9,7 +9,8 @@ offered rate (`--rate`, else half of a closed-loop saturation measured first) go
 windows of `--window` seconds from an open-loop generator; during each window a slice of the
 clients disconnects and comes back with `last_id`, catching up on what it missed.
 
-Each window records the web processes' resident memory and the window's latencies. After the
+Each window records the web processes' resident memory, the window's latencies, and, after
+the run, how long its notifications took to arrive and how many never did. After the
 warm-up windows: memory growth per hour (a least-squares line through the windows' memory,
 as a share of the first warm window's; target <= 5 %/h) and p99 drift (the last third of the
 windows' median p99 against the first third's; target <= 20 %). Nothing lost: every 201 has
@@ -27,9 +28,9 @@ from typing import Any
 
 from bench.harness import POSTGRES_ADMIN_URL, REDIS_URL, Bench
 from bench.load import Load, LoadResult, closed_loop, open_loop
-from bench.node import client_fleet
+from bench.node import Received, client_fleet
 from bench.realtime import create_users, mint_tokens, product_clients, rss_bytes, user_ids
-from bench.report import ScenarioResult, environment, print_table, write_json
+from bench.report import ScenarioResult, environment, percentiles, print_table, write_json
 from bench.scenarios.ingest import missing_rows
 
 WEB_PROCESSES = 2
@@ -37,6 +38,8 @@ GROWTH_TARGET_PERCENT_PER_HOUR = 5.0
 DRIFT_TARGET_PERCENT = 20.0
 CATCH_UP_SECONDS = 30.0
 """Longest wait, after the last window, for notifications still on their way."""
+LATE_SECONDS = 120.0
+"""When some have not come by then, how much longer to wait, to tell late from lost."""
 
 
 def _saturation(load: Load) -> float:
@@ -119,15 +122,45 @@ def run(
             answered = {notification_id for run in loads for notification_id in run.ids}
             fleet.wait_for(0, answered, lambda event: event.id, CATCH_UP_SECONDS)
             received = {event.id for event in fleet.since(0)}
+            late = 0
+            if answered - received:
+                fleet.wait_for(0, answered, lambda event: event.id, LATE_SECONDS)
+                late = len(answered - received)
+                received = {event.id for event in fleet.since(0)}
+                late -= len(answered - received)
+            _add_deliveries(windows, loads[1:], fleet.since(0))
         rows_missing = missing_rows(stack.env["DATABASE_URL"], loads)
     return _result(
         windows,
         warmup_windows,
         offered,
         len(answered - received),
+        late,
         rows_missing,
         sum(run.errors for run in loads),
     )
+
+
+def _add_deliveries(
+    windows: list[dict[str, Any]], loads: list[LoadResult], events: list[Received]
+) -> None:
+    """Add to each window how long its notifications took from their due time to their first
+    arrival (live, or by catch-up for a client that was away), and how many never came."""
+    first_arrival: dict[str, float] = {}
+    for event in events:
+        first_arrival.setdefault(event.id, event.at / 1000)
+    for window, load in zip(windows, loads, strict=True):
+        lags = [
+            (first_arrival[notification_id] - due) * 1000
+            for notification_id, due in load.ids.items()
+            if notification_id in first_arrival
+        ]
+        delivery = percentiles(lags)
+        window["delivery_p50_ms"] = delivery["p50"]
+        window["delivery_p99_ms"] = delivery["p99"]
+        window["delivery_max_ms"] = delivery["max"]
+        window["not_received"] = len(load.ids) - len(lags)
+        print(f"soak deliveries: {window}", file=sys.stderr, flush=True)
 
 
 def _result(
@@ -135,6 +168,7 @@ def _result(
     warmup_windows: int,
     rate: float,
     lost: int,
+    late: int,
     rows_missing: int,
     errors: int,
 ) -> ScenarioResult:
@@ -165,6 +199,12 @@ def _result(
     result.add("last window", "p99", warm[-1]["p99_ms"], "ms")
     result.add("last window", "resident memory", warm[-1]["rss_bytes"] / 2**20, "MiB")
     result.add("whole run", "notifications not received", lost, "events", "0", lost == 0)
+    result.add(
+        "whole run",
+        f"arrived after {CATCH_UP_SECONDS:.0f} s, within {LATE_SECONDS:.0f} s more",
+        late,
+        "events",
+    )
     result.add("whole run", "201s without a row", rows_missing, "rows", "0", rows_missing == 0)
     result.add("whole run", "non-2xx answers", errors, "answers", "0", errors == 0)
     return result
