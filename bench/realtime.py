@@ -30,14 +30,14 @@ def create_users(stack: Stack, users: Sequence[str]) -> None:
         stack.call("POST", "/notifications", {"to": chunk, "title": "welcome"}, timeout=120)
 
 
-def mint_tokens(users: Sequence[str]) -> list[str]:
+def mint_tokens(users: Sequence[str], ttl_seconds: int = TOKEN_TTL_SECONDS) -> list[str]:
     """A user token for each user, minted here with the stack's secret, as a producer's
     backend may (the same function POST /users/{id}/tokens calls; 20,000 requests would
     measure the API instead). Call after the users exist: a token older than its user is
-    refused."""
+    refused. A socket is closed when its token runs out, and a reconnect with it refused."""
     from app.services.credentials import mint_user_token
 
-    return [mint_user_token(SECRET, user, TOKEN_TTL_SECONDS).token for user in users]
+    return [mint_user_token(SECRET, user, ttl_seconds).token for user in users]
 
 
 def product_clients(stack: Stack, tokens: Sequence[str]) -> list[dict[str, str]]:

@@ -9,9 +9,9 @@ offered rate (`--rate`, else half of a closed-loop saturation measured first) go
 windows of `--window` seconds from an open-loop generator; during each window a slice of the
 clients disconnects and comes back with `last_id`, catching up on what it missed.
 
-Each window records the web processes' resident memory, the window's latencies, and, after
-the run, how long its notifications took to arrive and how many never did. After the
-warm-up windows: memory growth per hour (a least-squares line through the windows' memory,
+Each window records the web processes' resident memory and CPU per send, the window's
+latencies, and, after the run, how long its notifications took to arrive and how many never
+did. The clients' tokens outlive the run. After the warm-up windows: memory growth per hour (a least-squares line through the windows' memory,
 as a share of the first warm window's; target <= 5 %/h) and p99 drift (the last third of the
 windows' median p99 against the first third's; target <= 20 %). Nothing lost: every 201 has
 its row, and every notification answered reached its client, live or by catch-up (target 0).
@@ -29,7 +29,14 @@ from typing import Any
 from bench.harness import POSTGRES_ADMIN_URL, REDIS_URL, Bench
 from bench.load import Load, LoadResult, closed_loop, open_loop
 from bench.node import Received, client_fleet
-from bench.realtime import create_users, mint_tokens, product_clients, rss_bytes, user_ids
+from bench.realtime import (
+    cpu_seconds,
+    create_users,
+    mint_tokens,
+    product_clients,
+    rss_bytes,
+    user_ids,
+)
 from bench.report import ScenarioResult, environment, percentiles, print_table, write_json
 from bench.scenarios.ingest import missing_rows
 
@@ -38,6 +45,8 @@ GROWTH_TARGET_PERCENT_PER_HOUR = 5.0
 DRIFT_TARGET_PERCENT = 20.0
 CATCH_UP_SECONDS = 30.0
 """Longest wait, after the last window, for notifications still on their way."""
+TOKEN_MARGIN_SECONDS = 3_600
+"""How long the clients' tokens outlast the windows (the seeding, the waits at the end)."""
 LATE_SECONDS = 120.0
 """When some have not come by then, how much longer to wait, to tell late from lost."""
 
@@ -91,7 +100,10 @@ def run(
         create_users(stack, users)
         load = Load(stack.urls, stack.key, bodies)
         offered = rate or _saturation(load) / 2
-        with client_fleet(product_clients(stack, mint_tokens(users))) as fleet:
+        # Tokens that outlive the run: at an hour (the default), every socket was closed and
+        # its reconnects refused, and a 60-minute soak lost its last window's events.
+        tokens = mint_tokens(users, int(minutes * 60) + TOKEN_MARGIN_SECONDS)
+        with client_fleet(product_clients(stack, tokens)) as fleet:
             fleet.connect(0, clients, rate=1000)
             # One notification each first, so every client has a last id to catch up from.
             loads.append(open_loop(load, min(offered, 500), clients / min(offered, 500)))
@@ -103,7 +115,9 @@ def run(
             started = time.monotonic()
             try:
                 while time.monotonic() - started < minutes * 60:
+                    cpu_before = cpu_seconds(stack.web_processes)
                     result = open_loop(load, offered, window)
+                    cpu = cpu_seconds(stack.web_processes) - cpu_before
                     loads.append(result)
                     windows.append(
                         {
@@ -113,6 +127,9 @@ def run(
                             "p99_ms": result.percentiles()["p99"],
                             "answered": result.ok,
                             "errors": result.errors,
+                            # The web processes' CPU over the window per answered send, its
+                            # events and the clients' reconnects included.
+                            "cpu_ms_per_send": round(cpu * 1000 / max(result.ok, 1), 3),
                         }
                     )
                     print(f"soak: {windows[-1]}", file=sys.stderr, flush=True)
