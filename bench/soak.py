@@ -140,20 +140,21 @@ def run(
                 churner.join()
             answered = {notification_id for run in loads for notification_id in run.ids}
             fleet.wait_for(0, answered, lambda event: event.id, CATCH_UP_SECONDS)
-            received = {event.id for event in fleet.since(0)}
+            events = fleet.since(0)
+            missing = answered.difference(event.id for event in events)
             late = 0
-            if answered - received:
-                fleet.wait_for(0, answered, lambda event: event.id, LATE_SECONDS)
-                late = len(answered - received)
-                received = {event.id for event in fleet.since(0)}
-                late -= len(answered - received)
-            _add_deliveries(windows, loads[1:], fleet.since(0))
+            if missing:
+                fleet.wait_for(0, missing, lambda event: event.id, LATE_SECONDS)
+                events = fleet.since(0)
+                still_missing = missing.difference(event.id for event in events)
+                late, missing = len(missing) - len(still_missing), still_missing
+            _add_deliveries(windows, loads[1:], events)
         rows_missing = missing_rows(stack.env["DATABASE_URL"], loads)
     return _result(
         windows,
         warmup_windows,
         offered,
-        len(answered - received),
+        len(missing),
         late,
         rows_missing,
         sum(run.errors for run in loads),

@@ -25,13 +25,13 @@ import simple_websocket
 from engineio.async_drivers import gevent as engineio_gevent
 from gevent.lock import Semaphore
 
+from app.realtime.sends import sendall_within
+
 
 class WholeFrames:
     """simple-websocket's socket, whose every `send` writes the whole frame within `seconds`
-    or ends the connection (a frame written in part leaves nothing sendable after it). The
-    socket has the timeout only while a send runs, so that reads between sends wait without
-    one (a read that starts meanwhile takes it too; a client that answers pings sends
-    something well within it). Anything else goes to the socket itself."""
+    or ends the connection (a frame written in part leaves nothing sendable after it; see
+    `sendall_within` for the timeout). Anything else goes to the socket itself."""
 
     def __init__(self, connection: socket.socket, seconds: float) -> None:
         self._connection = connection
@@ -42,15 +42,12 @@ class WholeFrames:
 
     def send(self, frame: bytes) -> int:
         with self._sending:
-            self._connection.settimeout(self._seconds)
             try:
-                self._connection.sendall(frame)
+                sendall_within(self._connection, frame, self._seconds)
             except OSError:
                 with contextlib.suppress(OSError):
                     self._connection.shutdown(socket.SHUT_RDWR)
                 raise
-            finally:
-                self._connection.settimeout(None)
         return len(frame)
 
     def __getattr__(self, name: str) -> Any:
@@ -68,13 +65,13 @@ class WebSocketWSGI(engineio_gevent.WebSocketWSGI):
 
     @property
     def ws(self) -> simple_websocket.Server:
-        return self._server
+        return self._simple_websocket
 
     @ws.setter
     def ws(self, server: simple_websocket.Server) -> None:
         # Engine.IO sets it once it made simple-websocket's server, before its handler runs.
         server.sock = WholeFrames(server.sock, self._write_timeout)
-        self._server = server
+        self._simple_websocket = server
 
     def close(self) -> None:
         # simple-websocket's close raises for a peer that reset the connection or stopped

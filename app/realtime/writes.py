@@ -34,6 +34,8 @@ from engineio import exceptions, packet
 from engineio.socket import Socket
 from eventlet.websocket import RFC6455WebSocket
 
+from app.realtime.sends import sendall_within
+
 log = logging.getLogger(__name__)
 
 ENGINEIOS_HANDLER = Socket._websocket_handler
@@ -135,11 +137,7 @@ def bound_sends(websocket: Any, seconds: float) -> None:
 
     def send(frame: bytes) -> None:
         with lock:
-            connection.settimeout(seconds)
-            try:
-                connection.sendall(frame)
-            finally:
-                connection.settimeout(None)
+            sendall_within(connection, frame, seconds)
 
     websocket._send = send
 
