@@ -47,6 +47,21 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
         super().initialize()
         self.start_publishing()
 
+    def _redis_connect(self) -> None:
+        """A new subscription for the listener, on the one client made the first time.
+
+        python-socketio calls this again when a publish fails, and its own version made a new
+        client each time: the client dropped then closed, once collected, its pool's
+        connections, the listener's subscription among them. The listener then subscribed
+        again a second later, and what the other processes published meanwhile never
+        reached this process's sockets (with hiredis this came after a frozen Redis
+        answered again). One client's pool reconnects on its own."""
+        if self.redis is None:
+            super()._redis_connect()
+            return
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.connected = True
+
     def start_publishing(self) -> None:
         """From now on `emit_many` only queues, for background tasks to publish and emit.
         A web process calls this as it starts serving, so that no request waits on Redis to
