@@ -27,7 +27,10 @@ and taken off the queue, so no relay or later case works it.
   `enqueue_many` in one pipeline), 1 and 100 first tries per call (a one-recipient send: one
   job; a send to 100: one job of 100) in an app context with no worker running, each call
   timed; deliveries/s is first tries over the calls' summed time. Beside it, one job per
-  delivery through RQ's `enqueue_many` in one pipeline, all in one call.
+  delivery through RQ's `enqueue_many` in one pipeline, all in one call. And its ceiling
+  from one caller (raw): the commands one enqueue of a single first try sends (MULTI, SADD,
+  two HSETs of the job's hash, RPUSH, EXEC), replayed in one pipeline per call with a real
+  job's fields under fresh keys, so nothing is built: what Redis and redis-py cost.
 - Per delivery: `app.jobs.deliveries.deliver` called in this process (no RQ, no fork) on
   no-op and on email deliveries, one per call and DELIVERY_BATCH per call, each call in its
   own app context as the worker runs a job, with psycopg2 wrapped to time every statement,
@@ -48,6 +51,7 @@ import psycopg2.extensions
 import redis
 from flask import Flask
 from rq import Queue, Worker
+from rq.job import Job
 from sqlalchemy import event
 
 from bench.harness import REDIS_URL, Bench, Stack, free_port, process
@@ -276,6 +280,31 @@ def _queue_one_per_job(app: Flask, ids: list[int], queue_name: str = "default") 
     return time.perf_counter() - started
 
 
+def _enqueue_floor(app: Flask, calls: int) -> float:
+    """Calls per second of the Redis commands one product enqueue of a single first try
+    sends, in one pipeline per call, with a real job's fields and nothing built."""
+    from app.jobs.queue import job_id, job_queue
+
+    connection = redis.Redis.from_url(REDIS_URL)
+    with app.app_context():
+        job_queue().enqueue_first_tries("delivery", [(0, "normal")])
+    fields = connection.hgetall(Job.key_for(job_id("delivery", 0, 1)))
+    queue = Queue("default", connection=connection)
+    connection.flushdb()
+    started = time.perf_counter()
+    for call in range(calls):
+        identifier = f"floor-{call}"
+        with connection.pipeline() as pipeline:
+            pipeline.sadd(queue.redis_queues_keys, queue.key)
+            pipeline.hset(Job.key_for(identifier), "status", "queued")
+            pipeline.hset(Job.key_for(identifier), mapping=fields)
+            pipeline.rpush(queue.key, identifier)
+            pipeline.execute()
+    seconds = time.perf_counter() - started
+    connection.flushdb()
+    return calls / seconds
+
+
 def _settled(database_url: str, channel: str) -> dict[str, Any]:
     """Counts by outcome of the channel's deliveries, and their rate by `sent_at`: the
     deliveries sent after the first moment anything was sent, over the time since (a job
@@ -479,6 +508,7 @@ def run(bench: Bench) -> ScenarioResult:
             redis.Redis.from_url(REDIS_URL).flushdb()
         at_once = len(ids) / _queue_one_per_job(app, ids)
         redis.Redis.from_url(REDIS_URL).flushdb()
+        floor = _enqueue_floor(app, len(ids))
         _park(database_url)
 
         def case(
@@ -524,7 +554,7 @@ def run(bench: Bench) -> ScenarioResult:
             for per_job in (1, batch)
         }
     result = ScenarioResult("workers")
-    _report(result, outcomes, empty, enqueue_ms, at_once, profiles)
+    _report(result, outcomes, empty, enqueue_ms, (at_once, floor), profiles)
     result.details["smtp_sink_accepted"] = accepted[0] if accepted else None
     return result
 
@@ -534,10 +564,12 @@ def _report(
     outcomes: dict[str, dict[str, Any]],
     empty: dict[str, Any],
     enqueue_ms: dict[int, list[float]],
-    at_once: float,
+    beside: tuple[float, float],
     profiles: dict[tuple[str, int], dict[str, Any]],
 ) -> None:
-    """The table's rows, the distributions and the details."""
+    """The table's rows, the distributions and the details; `beside` the enqueue's
+    neighbours, RQ's `enqueue_many` at once and the raw commands one per call (per s)."""
+    at_once, floor = beside
     for name in CASE_ORDER:
         outcome = outcomes[name]
         target, met = None, None
@@ -565,6 +597,8 @@ def _report(
         )
         result.distributions[f"enqueue {per_call} first tries"] = durations
     result.add("RQ enqueue_many, one job each, 1 pipeline", "jobs/s", at_once, "1/s")
+    result.add("raw: an enqueue's Redis commands, 1 per call", "jobs/s", floor, "1/s")
+    result.add("enqueue, 1 per call / raw", "ratio", enqueue_rates[1] / floor, "x")
     for (channel, per_job), profile in profiles.items():
         label = "no-op" if channel == "sms" else "email"
         name = f"deliver() in-process, {label}, {per_job} per job"
@@ -592,6 +626,7 @@ def _report(
                 per_call: round(rate, 1) for per_call, rate in enqueue_rates.items()
             },
             "enqueue_many_per_second": round(at_once, 1),
+            "enqueue_raw_commands_per_second": round(floor, 1),
             "empty_rq_job": empty,
             "profiles": {
                 f"{channel}, {per_job} per job": p for (channel, per_job), p in profiles.items()
