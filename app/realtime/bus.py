@@ -54,8 +54,7 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
         client each time: the client dropped then closed, once collected, its pool's
         connections, the listener's subscription among them. The listener then subscribed
         again a second later, and what the other processes published meanwhile never
-        reached this process's sockets (with hiredis this came after a frozen Redis
-        answered again). One client's pool reconnects on its own."""
+        reached this process's sockets. One client's pool reconnects on its own."""
         if self.redis is None:
             super()._redis_connect()
             return
