@@ -48,17 +48,19 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
         self.start_publishing()
 
     def _redis_connect(self) -> None:
-        """A new subscription for the listener, on the one client made the first time.
+        """The client and the listener's subscription, made once.
 
-        python-socketio calls this again when a publish fails, and its own version made a new
-        client each time: the client dropped then closed, once collected, its pool's
-        connections, the listener's subscription among them. The listener then subscribed
-        again a second later, and what the other processes published meanwhile never
-        reached this process's sockets. One client's pool reconnects on its own."""
+        python-socketio calls this when its listener must subscribe again and when a
+        publish fails, and its own version made a new client and subscription each time:
+        the client dropped then closed, once collected, its pool's connections, the
+        listener's subscription among them, and the listener subscribed again a second
+        later, so what the other processes published meanwhile never reached this process's
+        sockets. A subscription replaced while the listener was subscribing would also have
+        it listen on one never subscribed, which returns at once, for ever. redis-py's pool
+        reconnects on its own, and a subscription subscribes again to its channels when its
+        connection comes back."""
         if self.redis is None:
             super()._redis_connect()
-            return
-        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self.connected = True
 
     def start_publishing(self) -> None:
