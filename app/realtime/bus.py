@@ -42,6 +42,8 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
         # Batches queued, and published (or given up on), so far: see `wait_until_published`.
         self._queued = self._published = 0
         self._publishing = threading.Condition()
+        # The listener and the publisher may both make the client first (threading mode).
+        self._connecting = threading.Lock()
 
     def initialize(self) -> None:
         super().initialize()
@@ -55,12 +57,11 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
         the client dropped then closed, once collected, its pool's connections, the
         listener's subscription among them, and the listener subscribed again a second
         later, so what the other processes published meanwhile never reached this process's
-        sockets. A subscription replaced while the listener was subscribing would also have
-        it listen on one never subscribed, which returns at once, for ever. redis-py's pool
-        reconnects on its own, and a subscription subscribes again to its channels when its
-        connection comes back."""
-        if self.redis is None:
-            super()._redis_connect()
+        sockets. redis-py's pool reconnects on its own, and a subscription subscribes again
+        to its channels when its connection comes back."""
+        with self._connecting:
+            if self.redis is None:
+                super()._redis_connect()
         self.connected = True
 
     def start_publishing(self) -> None:
