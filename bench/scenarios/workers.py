@@ -294,10 +294,11 @@ def _enqueue_floor(app: Flask, calls: int) -> float:
     started = time.perf_counter()
     for call in range(calls):
         identifier = f"floor-{call}"
+        key = Job.key_for(identifier)
         with connection.pipeline() as pipeline:
             pipeline.sadd(queue.redis_queues_keys, queue.key)
-            pipeline.hset(Job.key_for(identifier), "status", "queued")
-            pipeline.hset(Job.key_for(identifier), mapping=fields)
+            pipeline.hset(key, "status", "queued")
+            pipeline.hset(key, mapping=fields)
             pipeline.rpush(queue.key, identifier)
             pipeline.execute()
     seconds = time.perf_counter() - started
@@ -554,7 +555,7 @@ def run(bench: Bench) -> ScenarioResult:
             for per_job in (1, batch)
         }
     result = ScenarioResult("workers")
-    _report(result, outcomes, empty, enqueue_ms, (at_once, floor), profiles)
+    _report(result, outcomes, empty, enqueue_ms, at_once, floor, profiles)
     result.details["smtp_sink_accepted"] = accepted[0] if accepted else None
     return result
 
@@ -564,12 +565,13 @@ def _report(
     outcomes: dict[str, dict[str, Any]],
     empty: dict[str, Any],
     enqueue_ms: dict[int, list[float]],
-    beside: tuple[float, float],
+    at_once: float,
+    floor: float,
     profiles: dict[tuple[str, int], dict[str, Any]],
 ) -> None:
-    """The table's rows, the distributions and the details; `beside` the enqueue's
-    neighbours, RQ's `enqueue_many` at once and the raw commands one per call (per s)."""
-    at_once, floor = beside
+    """The table's rows, the distributions and the details; `at_once` and `floor` the
+    enqueue's neighbours, RQ's `enqueue_many` at once and the raw commands one per call
+    (per s)."""
     for name in CASE_ORDER:
         outcome = outcomes[name]
         target, met = None, None
