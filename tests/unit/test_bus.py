@@ -28,7 +28,13 @@ def published_by(manager: BatchingRedisManager, emits: list[tuple[str, object, s
     return sent
 
 
-def test_the_listener_skips_its_own_messages_and_unpacks_the_others(monkeypatch):
+def with_sockets_in(manager: BatchingRedisManager, rooms: list[str]) -> None:
+    """A socket of this process in each of `rooms`, as a connect's `join_room` leaves it."""
+    for n, room in enumerate(rooms):
+        manager.basic_enter_room(f"sid-{n}", "/", room, eio_sid=f"eio-{n}")
+
+
+def test_the_listener_skips_its_own_messages_and_unpacks_the_others_for_its_rooms(monkeypatch):
     here = BatchingRedisManager("redis://127.0.0.1:6379/0", channel=CHANNEL)
     there = BatchingRedisManager("redis://127.0.0.1:6379/0", channel=CHANNEL)
     theirs = [("notification", {"id": str(n)}, f"user:{n}") for n in range(EMITS_PER_MESSAGE + 1)]
@@ -40,6 +46,9 @@ def test_the_listener_skips_its_own_messages_and_unpacks_the_others(monkeypatch)
     ]
     assert len(carried) == 5  # ours, theirs in two messages, and two more
     monkeypatch.setattr(RedisManager, "_listen", lambda self: iter(carried))
+    # Only some of the rooms have a socket here: the others' emits are for other processes.
+    here_too = [room for n, (_, _, room) in enumerate(theirs) if n % 3 == 0]
+    with_sockets_in(here, here_too)
 
     heard = list(here._listen())
 
@@ -53,7 +62,9 @@ def test_the_listener_skips_its_own_messages_and_unpacks_the_others(monkeypatch)
             "host_id": there.host_id,
         }
         for event, data, room in theirs
+        if room in here_too
     ]
+    assert len(heard) - 1 == len(here_too) == EMITS_PER_MESSAGE // 3 + 1
     assert heard[-1] == {"method": "disconnect", "sid": "s", "host_id": "h"}
 
 
@@ -87,6 +98,7 @@ def test_once_publishing_has_started_emits_are_published_then_emitted_in_order()
     manager.start_publishing()  # a second call starts nothing more
 
     big = [("notification", {}, f"big:{n}") for n in range(EMITS_PER_MESSAGE + 1)]
+    with_sockets_in(manager, [*(room for _, _, room in big), "after"])
     manager.emit_many(big)
     manager.emit_many([("unread_count", {}, "after")])
     # Both were queued without waiting for the publisher, which is held back.
@@ -133,6 +145,7 @@ def test_a_backlog_is_given_up_after_its_first_chunk_fails_and_still_emitted_her
     manager._handle_emit = lambda message: emitted.append(message["room"])
     manager.start_publishing()
     backlog = [("notification", {}, f"user:{n}") for n in range(3 * EMITS_PER_MESSAGE)]
+    with_sockets_in(manager, [room for _, _, room in backlog])
     manager.emit_many(backlog)
     manager.wait_until_published()
     # Only the first chunk waited on Redis; this process's sockets got all three.
@@ -142,3 +155,31 @@ def test_a_backlog_is_given_up_after_its_first_chunk_fails_and_still_emitted_her
         assert time.monotonic() < deadline, "not everything was emitted here"
         time.sleep(0.01)
     assert emitted == [room for _, _, room in backlog]
+
+
+def test_emits_for_rooms_without_a_socket_here_are_published_but_not_emitted_here():
+    manager = BatchingRedisManager("redis://127.0.0.1:6379/0", channel=CHANNEL)
+    manager.server = StandInServer()
+    published: list[str] = []
+    emitted: list[str] = []
+
+    def publish(data):
+        published.extend(emit["room"] for emit in data["emits"])
+        return 1
+
+    manager._publish = publish
+    manager._handle_emit = lambda message: emitted.append(message["room"])
+    manager.start_publishing()
+    with_sockets_in(manager, ["user:here", "user:both"])
+    rooms = ["user:elsewhere", "user:here", "user:gone", "user:both"]
+    manager.emit_many([("notification", {}, room) for room in rooms])
+    manager.emit_many([("unread_count", {}, "user:here")])
+    manager.wait_until_published()
+
+    deadline = time.monotonic() + 5
+    while len(emitted) < 3:
+        assert time.monotonic() < deadline, "the emits for this process's rooms never came"
+        time.sleep(0.01)
+    time.sleep(0.1)  # nothing more comes
+    assert published == [*rooms, "user:here"]
+    assert emitted == ["user:here", "user:both", "user:here"]
