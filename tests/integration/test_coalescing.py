@@ -11,15 +11,9 @@ from app.extensions import db
 from app.models import Notification, User
 from app.services import coalesce
 from tests.conftest import ApiClient
+from tests.waiting import wait_until
 
 TEMPLATE = {"channels": {"in_app": {"title": "{{ actor }} replied"}}}
-
-
-def wait_until(condition, what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def test_waiting_sends_share_a_transaction_and_a_bad_one_fails_alone(

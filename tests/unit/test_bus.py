@@ -10,8 +10,10 @@ from socketio import RedisManager
 
 from app.realtime import wire_json
 from app.realtime.bus import EMITS_PER_MESSAGE, BatchingRedisManager
+from tests.waiting import wait_until
 
 CHANNEL = "notify-test-bus"
+TIMEOUT = 5
 
 
 def published_by(manager: BatchingRedisManager, emits: list[tuple[str, object, str]]) -> list:
@@ -112,10 +114,11 @@ def test_once_publishing_has_started_emits_are_published_then_emitted_in_order()
     waiter.join(5)
     assert not waiter.is_alive()
     assert ("published", "big:0") in order
-    deadline = time.monotonic() + 5
-    while sum(step == "emitted" for step, _ in order) < len(big) + 1:
-        assert time.monotonic() < deadline, "not everything was emitted"
-        time.sleep(0.01)
+    wait_until(
+        lambda: sum(step == "emitted" for step, _ in order) >= len(big) + 1,
+        "everything to be emitted",
+        TIMEOUT,
+    )
 
     # The first room of each published message: the second emit_many went out after the
     # first's messages (alone, or in the last of them if it was queued meanwhile).
@@ -150,10 +153,7 @@ def test_a_backlog_is_given_up_after_its_first_chunk_fails_and_still_emitted_her
     manager.wait_until_published()
     # Only the first chunk waited on Redis; this process's sockets got all three.
     assert tried == ["user:0"]
-    deadline = time.monotonic() + 5
-    while len(emitted) < len(backlog):
-        assert time.monotonic() < deadline, "not everything was emitted here"
-        time.sleep(0.01)
+    wait_until(lambda: len(emitted) >= len(backlog), "everything to be emitted here", TIMEOUT)
     assert emitted == [room for _, _, room in backlog]
 
 
@@ -176,10 +176,7 @@ def test_emits_for_rooms_without_a_socket_here_are_published_but_not_emitted_her
     manager.emit_many([("unread_count", {}, "user:here")])
     manager.wait_until_published()
 
-    deadline = time.monotonic() + 5
-    while len(emitted) < 3:
-        assert time.monotonic() < deadline, "the emits for this process's rooms never came"
-        time.sleep(0.01)
+    wait_until(lambda: len(emitted) >= 3, "the emits for this process's rooms", TIMEOUT)
     time.sleep(0.1)  # nothing more comes
     assert published == [*rooms, "user:here"]
     assert emitted == ["user:here", "user:both", "user:here"]

@@ -4,7 +4,6 @@ lead passes on, so that the sends queued behind the group are stored. Real threa
 threading async mode; stand-ins for the sessions and for `send_notifications`."""
 
 import threading
-import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -13,16 +12,10 @@ from sqlalchemy.exc import OperationalError
 
 from app.services import coalesce
 from app.services.coalesce import SendCoalescer
+from tests.waiting import wait_until
 
 # Long enough for any healthy wait on a busy machine: past it, a send is taken to hang.
 TIMEOUT = 5.0
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
 
 
 class StandInSession:
@@ -81,7 +74,7 @@ class Announcer:
         self.calls.append(list(results))
         if results == self.failing:
             if self.first is not None:
-                wait_until(self.first, "the announcer's condition")
+                wait_until(self.first, "the announcer's condition", TIMEOUT)
             assert self.error is not None
             raise self.error
 
@@ -120,10 +113,14 @@ def send_in_waves(
             threads[user] = threading.Thread(target=send, args=(user,), daemon=True)
             threads[user].start()
             if number:
-                wait_until(lambda q=queued: len(coalescer._waiting) == q, f"{user} to wait")
+                wait_until(
+                    lambda q=queued: len(coalescer._waiting) == q, f"{user} to wait", TIMEOUT
+                )
         if number:
             store.turns.release()
-        wait_until(lambda n=number: len(store.batches) == stored_before + n + 1, f"wave {wave}")
+        wait_until(
+            lambda n=number: len(store.batches) == stored_before + n + 1, f"wave {wave}", TIMEOUT
+        )
     store.holding = False
     store.turns.release()
     for thread in threads.values():
