@@ -64,21 +64,25 @@ def after_commit(announce: Callable[..., None], *args: Any) -> None:
 
 
 def announce_created(notifications: list[StoredNotification], counts: dict[str, int]) -> None:
-    """Push each in-app notification to its recipient, then their new `unread_count`s, as a
-    send counted them before its commit: no query here, so nothing waits on the database
-    between the commit and the events. Notifications not in the inbox are not pushed."""
+    """Push each in-app notification to its recipient, and after a recipient's last one their
+    new `unread_count` (`counts`, of those recipients), as a send counted it before its
+    commit: no query here, so nothing waits on the database between the commit and the
+    events. Notifications not in the inbox are not pushed.
+
+    A recipient's events go next to each other, so that they mostly travel in the same bus
+    message: the web process holding the recipient's socket then writes them together, in
+    one system call, rather than the notification with one message and the count with a
+    later one (a fan-out to 10,000 had 40 messages, all its counts in the last 20)."""
     in_app = [n for n in notifications if n.in_app]
     payloads = dump_many(NotificationOut, in_app)
-    _emit_all(
-        [
-            ("notification", payload, user_room(n.user_id))
-            for n, payload in zip(in_app, payloads, strict=True)
-        ]
-        + [
-            ("unread_count", {"unread_count": count}, user_room(user_id))
-            for user_id, count in counts.items()
-        ]
-    )
+    last_of_recipient = {n.user_id: index for index, n in enumerate(in_app)}
+    emits: list[tuple[str, Any, str]] = []
+    for index, (notification, payload) in enumerate(zip(in_app, payloads, strict=True)):
+        room = user_room(notification.user_id)
+        emits.append(("notification", payload, room))
+        if last_of_recipient[notification.user_id] == index:
+            emits.append(("unread_count", {"unread_count": counts[notification.user_id]}, room))
+    _emit_all(emits)
 
 
 def announce_unread_counts(user_ids: list[str]) -> None:
