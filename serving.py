@@ -77,6 +77,27 @@ buffers took idle sockets from 46.7 to 42.9 KiB each). A request head larger tha
 takes a few more reads; bodies are read past the buffer anyway."""
 
 
+def eventlet_protocol() -> type:
+    """eventlet's HTTP handler, reading READ_BUFFER_BYTES at a time and leaving no garbage
+    cycle behind when its connection closes."""
+    import eventlet.wsgi
+
+    class Protocol(eventlet.wsgi.HttpProtocol):
+        rbufsize = READ_BUFFER_BYTES
+
+        def finish(self) -> None:
+            try:
+                super().finish()
+            finally:
+                # The last request's environ holds a closure over the handler (its
+                # `eventlet.set_idle`): a cycle that kept every closed connection's handler,
+                # socket, buffers and environ (32 objects) until a full collection, which
+                # then found 32,000 of them after 1,000 reconnects.
+                self.environ = None
+
+    return Protocol
+
+
 def serve(app: Any, mode: str, max_connections: int) -> None:
     """Serve the WSGI `app` (Flask-SocketIO has wrapped it) on HOST:PORT, 127.0.0.1:5000 by
     default, holding up to `max_connections` connections."""
@@ -92,12 +113,9 @@ def serve(app: Any, mode: str, max_connections: int) -> None:
         import eventlet
         import eventlet.wsgi
 
-        class SmallReadBuffer(eventlet.wsgi.HttpProtocol):
-            rbufsize = READ_BUFFER_BYTES
-
         listener = eventlet.listen(address, backlog=LISTEN_BACKLOG)
         eventlet.wsgi.server(
-            listener, app, log_output=False, max_size=max_connections, protocol=SmallReadBuffer
+            listener, app, log_output=False, max_size=max_connections, protocol=eventlet_protocol()
         )
         return
     import socket
