@@ -68,8 +68,8 @@ A full collection walks every socket's objects and stops the process meanwhile (
 at 5,000 sockets, 0.5 s at 8,000). At the default, connecting thousands of sockets started
 one every few hundred connects, a fifth of their CPU; at 100, the objects a fan-out to
 10,000 keeps while its events wait to be written started one every other send or so (4 in
-the `fanout` scenario's product sends, none at 1,000). What full collections alone reclaim is
-small: a connection leaves no cycle (`eventlet_protocol`), a request werkzeug's few."""
+a `fanout` scenario's product run, none at 1,000). Little waits for them: a closed
+connection leaves no garbage cycle (`eventlet_protocol`), a request only werkzeug's few."""
 
 
 READ_BUFFER_BYTES = 1024
