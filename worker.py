@@ -6,19 +6,41 @@ process).
 Usage: `python worker.py [QUEUE ...]` (default: critical high default low).
 
 The worker does not fork per job (RQ's SimpleWorker: jobs run in this process, their
-timeouts still enforced), and SIGTERM lets the job in hand finish before it stops.
+timeouts still enforced), nor for RQ's scheduler, which runs as a thread of it; SIGTERM lets
+the job in hand finish before it stops.
 """
 
 import sys
+import threading
 
 from flask import Flask
 from prometheus_client import start_http_server
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
+from rq.scheduler import RQScheduler, run
 
 from app import create_app, defaults
 from app.jobs import periodic
+
+
+class SchedulerThread(RQScheduler):
+    """RQ's scheduler (it queues retries when their time comes) as a thread of the worker.
+    RQ forks it, but this process has threads by then (the periodic jobs, RQ's own pub/sub
+    listener), and a child forked while one of them held a lock inherits it held for good:
+    one hung in its first pass on the import lock of `_strptime`, which another thread was
+    importing, and retries then waited a minute, until its lock expired and the relay took
+    them. The thread holds and heartbeats the same locks, and the worker's maintenance starts
+    it again if it dies."""
+
+    def start(self) -> threading.Thread:
+        self._status = self.Status.STARTED
+        self._process = threading.Thread(target=run, args=(self,), name="Scheduler", daemon=True)
+        self._process.start()
+        return self._process
+
+    def _install_signal_handlers(self) -> None:
+        """None: only the main thread may set them; the worker stops this thread."""
 
 
 class AppWorker(SimpleWorker):
@@ -29,6 +51,16 @@ class AppWorker(SimpleWorker):
     def execute_job(self, job: Job, queue: Queue) -> None:
         with self.app.app_context():
             super().execute_job(job, queue)
+
+    def stop_scheduler(self) -> None:
+        """Ask the scheduler thread to stop, and give it a pass to release its locks. Called
+        from the signal handler too, so the wait is bounded: the thread may need a lock the
+        interrupted main thread holds (a log handler's, say) until the handler returns."""
+        scheduler = self.scheduler
+        if scheduler is None or scheduler._process is None:
+            return
+        scheduler.request_stop()
+        scheduler._process.join(timeout=2 * scheduler.interval)
 
 
 def serve_metrics(address: str) -> None:
@@ -56,10 +88,14 @@ def main(queue_names: list[str]) -> None:
     queues = [Queue(name, connection=connection) for name in queue_names or defaults.QUEUES]
     serve_metrics(app.config["WORKER_METRICS_ADDRESS"])
     periodic.start(app)
+    # RQ logs three lines per job at INFO unless told the app's level.
+    logging_level = app.config["LOG_LEVEL"].upper()
     worker = AppWorker(queues, connection=connection)
     worker.app = app
-    # RQ logs three lines per job at INFO unless told the app's level.
-    worker.work(with_scheduler=True, logging_level=app.config["LOG_LEVEL"].upper())
+    # Set here rather than by `work(with_scheduler=True)`, which would fork RQ's own.
+    worker.scheduler = SchedulerThread(queues, connection=connection, logging_level=logging_level)
+    worker.scheduler.acquire_locks(auto_start=True)
+    worker.work(logging_level=logging_level)
 
 
 if __name__ == "__main__":

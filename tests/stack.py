@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+from redis import Redis
 
 from tests.conftest import PROJECT_ROOT, drop_postgres_database, recreate_postgres_database
 from tests.servers import (
@@ -106,6 +107,13 @@ class Stack:
         detail = self.call("GET", f"/notifications/{notification_id}")
         return {d["channel"]: d for d in detail["deliveries"]}
 
+    def settled(self, notification_id: str, channel: str) -> dict[str, Any]:
+        """That channel's delivery once it is no longer `queued` (sent, failed or skipped)."""
+        return self.wait_for(
+            lambda: (d := self.deliveries(notification_id)[channel])["status"] != "queued" and d,
+            what=f"the {channel} delivery of notification {notification_id} to settle",
+        )
+
     def wait_for(self, check, timeout: float = 60, what: str = "the condition") -> Any:
         """Poll `check()` until it returns something truthy; fail with the logs otherwise."""
         deadline = time.monotonic() + timeout
@@ -118,6 +126,14 @@ class Stack:
             f"--- {path.name}\n{path.read_text()[-3000:]}" for path in self.workdir.glob("*.log")
         )
         raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+    def scheduler_locks(self) -> list[bytes]:
+        """The queues' locks that RQ's scheduler holds in this stack's Redis."""
+        connection = Redis.from_url(self.redis.url)
+        try:
+            return connection.keys("rq:scheduler-lock:*")
+        finally:
+            connection.close()
 
     def statuses(self) -> dict[str, int]:
         """How many deliveries are in each status, straight from the database."""

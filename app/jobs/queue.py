@@ -159,8 +159,8 @@ class RedisJobQueue:
 
     def _release(self, job: Job) -> bool:
         """Queue now a try that is due yet still waits for RQ's scheduler, when no scheduler
-        holds its queue's lock. The scheduler runs in one worker at a time, as a child process,
-        and can be gone (killed, or stuck); its lock then expires within a minute, but the
+        holds its queue's lock. The scheduler runs in one worker at a time, as a thread, and can
+        be gone (its worker killed, or stuck); its lock then expires within a minute, but the
         workers look for a new scheduler only at their maintenance, every 10 minutes. A live
         scheduler is left to it: it reads the due ids before it moves them, and would queue a
         try moved meanwhile a second time. False when the try was not queued now."""

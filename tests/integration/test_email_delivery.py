@@ -26,13 +26,6 @@ def _fresh_mailbox(stack):
     stack.smtp.mailbox.refusal = "451 4.3.0 try again later"
 
 
-def _sent(stack: Stack, notification_id: str) -> dict:
-    return stack.wait_for(
-        lambda: (d := stack.deliveries(notification_id)["email"])["status"] != "queued" and d,
-        what=f"the email of notification {notification_id} to leave `queued`",
-    )
-
-
 def test_an_email_arrives_multipart_with_list_unsubscribe(stack):
     stack.call("PUT", "/users/ana", {"email": "ana@example.com", "name": "Ana"})
     [notification_id] = stack.send(
@@ -42,7 +35,7 @@ def test_an_email_arrives_multipart_with_list_unsubscribe(stack):
         action_url="https://app.example/posts/1",
         channels=["in_app", "email"],
     )
-    delivery = _sent(stack, notification_id)
+    delivery = stack.settled(notification_id, "email")
     assert delivery["status"] == "sent"
     assert delivery["attempts"] == 1
     assert delivery["last_error"] is None
@@ -81,7 +74,7 @@ def test_no_address_and_opt_outs_are_skipped_with_the_reason(stack):
     [critical] = stack.send(
         to="quiet", title="security", category="digest", priority="critical", channels=["email"]
     )
-    assert _sent(stack, critical)["status"] == "sent"
+    assert stack.settled(critical, "email")["status"] == "sent"
     assert [m["Subject"] for m in stack.smtp.mailbox.to("quiet@example.com")] == ["security"]
 
 
@@ -89,7 +82,7 @@ def test_a_server_that_refuses_twice_then_accepts_gets_the_message_once(stack):
     stack.call("PUT", "/users/retry", {"email": "retry@example.com"})
     stack.smtp.mailbox.refuse_next = 2
     [notification_id] = stack.send(to="retry", title="third time lucky", channels=["email"])
-    delivery = _sent(stack, notification_id)
+    delivery = stack.settled(notification_id, "email")
     assert delivery["status"] == "sent"
     assert delivery["attempts"] == 3
     assert len(stack.smtp.mailbox.to("retry@example.com")) == 1
@@ -100,7 +93,7 @@ def test_a_permanent_refusal_fails_at_once_and_can_be_retried(stack):
     stack.smtp.mailbox.refuse_next = 1
     stack.smtp.mailbox.refusal = "550 5.1.1 <bounce@example.com>: no such mailbox"
     [notification_id] = stack.send(to="bounce", title="bounced", channels=["email"])
-    delivery = _sent(stack, notification_id)
+    delivery = stack.settled(notification_id, "email")
     assert delivery["status"] == "failed"
     assert delivery["attempts"] == 1
     # The server's words, without the address it quoted (errors reach logs and dashboards).
@@ -123,10 +116,8 @@ def test_transient_failures_past_the_last_try_fail_the_delivery(stack):
     stack.call("PUT", "/users/down", {"email": "down@example.com"})
     stack.smtp.mailbox.refuse_next = 100
     [notification_id] = stack.send(to="down", title="never", channels=["email"])
-    delivery = stack.wait_for(
-        lambda: (d := stack.deliveries(notification_id)["email"])["status"] == "failed" and d,
-        what="the delivery to fail after its last try",
-    )
+    delivery = stack.settled(notification_id, "email")
+    assert delivery["status"] == "failed"
     assert delivery["attempts"] == 4
     assert "451" in delivery["last_error"]
     assert stack.smtp.mailbox.to("down@example.com") == []
@@ -158,7 +149,7 @@ def test_a_template_email_uses_its_rendered_parts(stack):
     [notification_id] = stack.send(
         to="tpl", template="welcome", context={"name": "<Zoë>"}, channels=["in_app", "email"]
     )
-    assert _sent(stack, notification_id)["status"] == "sent"
+    assert stack.settled(notification_id, "email")["status"] == "sent"
     [message] = stack.smtp.mailbox.to("tpl@example.com")
     assert message["Subject"] == "Willkommen, <Zoë>"
     assert message.get_body(("html",)).get_content().strip() == "<p>Hello &lt;Zoë&gt;</p>"
@@ -170,9 +161,7 @@ def test_an_unexpected_error_is_retried_then_fails_instead_of_staying_queued(sta
     a try that counts, so the delivery ends `failed` rather than looping."""
     stack.call("PUT", "/users/header", {"email": "header@example.com"})
     [notification_id] = stack.send(to="header", title="line one\nline two", channels=["email"])
-    delivery = stack.wait_for(
-        lambda: (d := stack.deliveries(notification_id)["email"])["status"] == "failed" and d,
-        what="the delivery to fail after its tries",
-    )
+    delivery = stack.settled(notification_id, "email")
+    assert delivery["status"] == "failed"
     assert delivery["attempts"] == 4
     assert "BadHeaderError" in delivery["last_error"]

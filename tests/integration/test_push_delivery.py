@@ -49,13 +49,6 @@ def _subscribe(stack: Stack, user: str, browser: Browser) -> str:
     return token
 
 
-def _settled(stack: Stack, notification_id: str) -> dict:
-    return stack.wait_for(
-        lambda: (d := stack.deliveries(notification_id)["push"])["status"] != "queued" and d,
-        what="the push delivery to settle",
-    )
-
-
 def test_the_vapid_key_is_served(stack, vapid):
     assert stack.call("GET", "/push/vapid-public-key") == {"key": vapid["VAPID_PUBLIC_KEY"]}
 
@@ -71,7 +64,7 @@ def test_a_push_arrives_encrypted_for_the_browser_with_vapid(stack, push_service
         data={"build": 1},
         channels=["push"],
     )
-    assert _settled(stack, notification_id)["status"] == "sent"
+    assert stack.settled(notification_id, "push")["status"] == "sent"
     [request] = push_service.requests()
     assert request.path == "/push/abc"
     assert request.headers["Content-Encoding"] == "aes128gcm"
@@ -93,7 +86,7 @@ def test_a_gone_subscription_is_deleted(stack, push_service):
     _subscribe(stack, "gus", gone)
     push_service.answers.append(410)
     [notification_id] = stack.send(to="gus", title="x", channels=["push"])
-    delivery = _settled(stack, notification_id)
+    delivery = stack.settled(notification_id, "push")
     assert delivery["status"] == "failed"
     assert "410" in delivery["last_error"]
     [second] = stack.send(to="gus", title="y", channels=["push"])
@@ -105,6 +98,6 @@ def test_a_push_service_error_is_retried(stack, push_service):
     _subscribe(stack, "fay", browser)
     push_service.answers.extend([503])
     [notification_id] = stack.send(to="fay", title="again", channels=["push"])
-    delivery = _settled(stack, notification_id)
+    delivery = stack.settled(notification_id, "push")
     assert (delivery["status"], delivery["attempts"]) == ("sent", 2)
     assert browser.decrypt(push_service.requests()[-1].body)["title"] == "again"

@@ -44,19 +44,12 @@ def _reset(twilio):
     twilio.body = b'{"sid": "SM0000", "status": "queued"}'
 
 
-def _settled(stack: Stack, notification_id: str) -> dict:
-    return stack.wait_for(
-        lambda: (d := stack.deliveries(notification_id)["sms"])["status"] != "queued" and d,
-        what="the sms delivery to settle",
-    )
-
-
 def test_an_sms_reaches_the_provider_with_auth_and_form_fields(stack, twilio):
     stack.call("PUT", "/users/sam", {"phone": "+4915112345678"})
     [notification_id] = stack.send(
         to="sam", title="Code 123456", body="Expires in 5 minutes", channels=["sms"]
     )
-    delivery = _settled(stack, notification_id)
+    delivery = stack.settled(notification_id, "sms")
     assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
     [request] = twilio.requests()
     assert request.path == f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
@@ -75,7 +68,7 @@ def test_5xx_and_429_are_retried(stack, twilio):
     stack.call("PUT", "/users/retry", {"phone": "+4915112345679"})
     twilio.answers.extend([503, 429])
     [notification_id] = stack.send(to="retry", title="eventually", channels=["sms"])
-    delivery = _settled(stack, notification_id)
+    delivery = stack.settled(notification_id, "sms")
     assert (delivery["status"], delivery["attempts"]) == ("sent", 3)
     assert len(twilio.requests()) == 3
 
@@ -84,7 +77,7 @@ def test_a_4xx_fails_at_once(stack, twilio):
     stack.call("PUT", "/users/bad", {"phone": "+4915112345670"})
     twilio.answers.append(400)
     [notification_id] = stack.send(to="bad", title="never", channels=["sms"])
-    delivery = _settled(stack, notification_id)
+    delivery = stack.settled(notification_id, "sms")
     assert (delivery["status"], delivery["attempts"]) == ("failed", 1)
     assert "HTTP 400" in delivery["last_error"]
     assert len(twilio.requests()) == 1
@@ -95,7 +88,7 @@ def test_a_number_the_provider_quotes_in_its_error_is_not_kept(stack, twilio):
     twilio.answers.append(400)
     twilio.body = b'{"code": 21211, "message": "The \'To\' number +15005550009 is not valid."}'
     [notification_id] = stack.send(to="quoted", title="Hi", channels=["sms"])
-    last_error = _settled(stack, notification_id)["last_error"]
+    last_error = stack.settled(notification_id, "sms")["last_error"]
     assert "The 'To' number [number] is not valid" in last_error
     assert "5550009" not in last_error
 
