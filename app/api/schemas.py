@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    PlainValidator,
     StringConstraints,
     TypeAdapter,
     field_validator,
@@ -265,19 +266,37 @@ def _as_list(value: Any) -> Any:
     return value if isinstance(value, list) else [value]
 
 
-def _as_recipient(value: Any) -> Any:
-    return {"user_id": value} if isinstance(value, str) else value
+_RECIPIENT = TypeAdapter(Recipient)
+_USER_ID = re.compile(USER_ID_PATTERN)
+
+
+def _user_id_or_recipient(value: Any) -> str | Recipient:
+    """A valid user id stays a string: most entries of a big send are, and a model for each
+    was the slowest part of its validation. Anything else is validated as a recipient object,
+    a string as `{"user_id": ...}`, so that a bad id's error names `user_id` as an object's
+    does."""
+    if isinstance(value, str) and _USER_ID.fullmatch(value):
+        return value
+    return _RECIPIENT.validate_python(
+        {"user_id": value} if isinstance(value, str) else value, strict=True
+    )
+
+
+RecipientEntry = Annotated[
+    str | Recipient,
+    PlainValidator(_user_id_or_recipient, json_schema_input_type=UserId | Recipient),
+]
+"""An entry of `to`: a user id, or a recipient object."""
 
 
 def _document_recipients(schema: dict[str, Any]) -> None:
-    """`to` is validated as a list of recipient objects, but also accepts one user id, one
-    object, or ids among the objects: say so in the JSON Schema."""
-    user_id = {"type": "string", "pattern": USER_ID_PATTERN}
-    recipient = schema["items"]
-    array = {**schema, "items": {"anyOf": [user_id, recipient]}}
+    """`to` is validated as a list of entries, but also accepts one entry: say so in the JSON
+    Schema."""
+    entry = schema["items"]
+    schema_of_list = dict(schema)
     schema.clear()
     schema.update(
-        anyOf=[user_id, recipient, array],
+        anyOf=[*entry["anyOf"], schema_of_list],
         description=f"A user id, a recipient object, or a list of 1 to "
         f"{defaults.MAX_RECIPIENTS:,} of either.",
     )
@@ -338,7 +357,7 @@ class SendRequest(Request):
     """POST /notifications. `to` names 1 to 10,000 recipients; each gets one notification."""
 
     to: Annotated[
-        list[Annotated[Recipient, BeforeValidator(_as_recipient)]],
+        list[RecipientEntry],
         BeforeValidator(_as_list),
         Field(
             min_length=1,
@@ -379,6 +398,11 @@ class SendRequest(Request):
             generated.pop(keyword, None)
         generated["anyOf"] = _send_forms(properties)
         return reference
+
+    @property
+    def user_ids(self) -> list[str]:
+        """The user id of each entry of `to`, in order, repeats kept."""
+        return [entry if isinstance(entry, str) else entry.user_id for entry in self.to]
 
     @model_validator(mode="before")
     @classmethod

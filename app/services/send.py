@@ -77,9 +77,12 @@ def _recipient_rows(requests: list[SendRequest]) -> list[dict[str, Any]]:
     """One upsert row per distinct user, in first-seen order; inline fields merge, later win."""
     rows: dict[str, dict[str, Any]] = {}
     for request in requests:
-        for recipient in request.to:
-            row = rows.setdefault(recipient.user_id, {"id": recipient.user_id})
-            row.update(recipient.model_dump(include=recipient.model_fields_set - {"user_id"}))
+        for entry in request.to:
+            if isinstance(entry, str):
+                rows.setdefault(entry, {"id": entry})
+                continue
+            row = rows.setdefault(entry.user_id, {"id": entry.user_id})
+            row.update(entry.model_dump(include=entry.model_fields_set - {"user_id"}))
     return list(rows.values())
 
 
@@ -205,7 +208,7 @@ def _notification_rows(
     request = send.request
     wants_in_app = "in_app" in request.channels
     rows = []
-    for user_id in dict.fromkeys(recipient.user_id for recipient in request.to):
+    for user_id in dict.fromkeys(request.user_ids):
         recipient = recipients[user_id]
         title, body = contents.title_and_body(recipient.locale)
         in_app = wants_in_app and (

@@ -26,7 +26,7 @@ def test_waiting_sends_share_a_transaction_and_a_bad_one_fails_alone(
     store = coalesce.send_notifications
 
     def recording(session, sends):
-        batches.append([send.request.to[0].user_id for send in sends])
+        batches.append([send.request.user_ids[0] for send in sends])
         if len(batches) == 1:
             first_may_commit.wait(10)
         return store(session, sends)
@@ -58,7 +58,7 @@ def test_waiting_sends_share_a_transaction_and_a_bad_one_fails_alone(
     for name in ("ben", "bad", "cara"):
         threads[name].start()
         wait_until(
-            lambda n=name: n in [w.send.request.to[0].user_id for w in coalescer._waiting], name
+            lambda n=name: n in [w.send.request.user_ids[0] for w in coalescer._waiting], name
         )
     first_may_commit.set()
     for thread in threads.values():
@@ -154,7 +154,7 @@ def test_a_groups_events_go_out_before_the_next_group_is_stored(app, api_key, mo
         return [n.user_id for result in results for n in result.notifications]
 
     def recording_store(session, sends):
-        steps.append(("store", [send.request.to[0].user_id for send in sends]))
+        steps.append(("store", [send.request.user_ids[0] for send in sends]))
         if len(steps) == 1:
             wait_until(lambda: len(coalescer._waiting) == 1, "the second send to wait")
         else:
