@@ -10,11 +10,13 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    ColumnElement,
     DateTime,
     Engine,
     Integer,
     Row,
     Table,
+    any_,
     bindparam,
     cast,
     event,
@@ -85,6 +87,16 @@ ARRAY_INSERT_MIN_ROWS = 50
 """Rows from which an insert on Postgres binds each column once (as an array, or as one value
 when every row has the same) instead of a VALUES list: 10,000 notifications of one send went
 in 40 ms instead of 340."""
+
+
+def one_of(column: ColumnElement[Any], name: str, postgres: bool) -> ColumnElement[bool]:
+    """`column` is one of the list bound as `name`. On Postgres as `= ANY(array)`, one
+    parameter however long the list: an expanding IN renders one per item, which cost a send
+    to 10,000 users about 15 ms more to build and send its query. Elsewhere as IN."""
+    if postgres:
+        # Cast rather than a typed parameter, whose processing would visit every item.
+        return column == any_(cast(bindparam(name), postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def insert_rows(

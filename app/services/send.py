@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, literal, select
+from sqlalchemy import Select, literal, select
 from sqlalchemy.orm import Session
 
 from app import defaults
 from app.api.schemas import SendRequest
-from app.db import insert_rows
+from app.db import insert_rows, one_of
 from app.models import Delivery, Notification, Preference, PushSubscription, Template, User
 from app.services.preferences import Switches, opted_out
 from app.services.templates import TemplateRenderError, render
@@ -110,7 +110,7 @@ class _Recipient:
         return None if has_address[channel] else ADDRESS_MISSING[channel]
 
 
-def _stored_recipients_query(push: bool) -> Select:
+def _stored_recipients_query(push: bool, postgres: bool) -> Select:
     has_push = (
         select(PushSubscription.id).where(PushSubscription.user_id == User.id).exists()
         if push
@@ -129,7 +129,7 @@ def _stored_recipients_query(push: bool) -> Select:
             User.unread_count,
         )
         .outerjoin(Preference, Preference.user_id == User.id)
-        .where(User.id.in_(bindparam("user_ids", expanding=True)))
+        .where(one_of(User.id, "user_ids", postgres))
         # Locked at the transaction's start, in id order: storing the notifications changes
         # these rows' unread counts (a trigger), after the upsert has locked some of them, so
         # sends sharing users in another order would deadlock.
@@ -138,8 +138,12 @@ def _stored_recipients_query(push: bool) -> Select:
     )
 
 
-# Built once: building them is a good part of a small send's time.
-STORED_RECIPIENTS = {push: _stored_recipients_query(push) for push in (False, True)}
+# Built once: building them is a good part of a small send's time. By (push, on Postgres).
+STORED_RECIPIENTS = {
+    (push, postgres): _stored_recipients_query(push, postgres)
+    for push in (False, True)
+    for postgres in (False, True)
+}
 
 
 def _stored_recipients(session: Session, user_ids: list[str], push: bool) -> dict[str, _Recipient]:
@@ -150,7 +154,9 @@ def _stored_recipients(session: Session, user_ids: list[str], push: bool) -> dic
     135 us of CPU for one known user)."""
     # What the session has not written yet (nothing, on the send routes) must be read too.
     session.flush()
-    rows = session.connection().execute(STORED_RECIPIENTS[push], {"user_ids": user_ids})
+    connection = session.connection()
+    query = STORED_RECIPIENTS[push, connection.dialect.name == "postgresql"]
+    rows = connection.execute(query, {"user_ids": user_ids})
     recipients = {}
     for user_id, email, phone, locale, channels, categories, pushable, unread in rows:
         # No preferences row (the outer join's NULLs) means every switch is on.

@@ -291,11 +291,14 @@ def crossing_sends(app: Flask, users: list[str], threads: int, rounds: int) -> C
     return sum(outcomes, Counter())
 
 
-def unlocked_recipient_queries(monkeypatch) -> dict[bool, Select]:
-    """The send's recipients queries built by its own code, minus the row lock."""
+def unlocked_recipient_queries(monkeypatch) -> dict[tuple[bool, bool], Select]:
+    """The send's recipients queries on Postgres built by its own code, minus the row lock."""
     with monkeypatch.context() as patched:
         patched.setattr(Select, "with_for_update", lambda query, **_: query)
-        return {push: send_service._stored_recipients_query(push) for push in (False, True)}
+        return {
+            (push, True): send_service._stored_recipients_query(push, postgres=True)
+            for push in (False, True)
+        }
 
 
 def known_users(app: Flask, users: list[str]) -> None:
@@ -321,8 +324,8 @@ def test_without_the_recipients_lock_the_same_sends_deadlock(app, monkeypatch):
     # means the lock works. Without the lock every round with an inline recipient deadlocked
     # (20 of 20 in 30 rounds, none of the 10 without); each deadlock waits out
     # deadlock_timeout (1 s), hence two rounds, both inline.
-    for push, query in unlocked_recipient_queries(monkeypatch).items():
-        monkeypatch.setitem(send_service.STORED_RECIPIENTS, push, query)
+    for kind, query in unlocked_recipient_queries(monkeypatch).items():
+        monkeypatch.setitem(send_service.STORED_RECIPIENTS, kind, query)
     users = ["ana", "bob"]
     known_users(app, users)
     outcomes = crossing_sends(app, users, threads=2, rounds=2)
