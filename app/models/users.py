@@ -27,7 +27,8 @@ class User(db.Model):
         UtcDateTime, server_default=func.current_timestamp()
     )
     # Unread, unarchived in-app notifications. Kept by the database's triggers on
-    # notifications (migration 7d3e9a41c2b8), whoever writes them; never set it here.
+    # notifications (migration 7d3e9a41c2b8), whoever writes them; never set it here. On
+    # PostgreSQL half of each page stays free for their updates (migration 62c42248f1b7).
     unread_count: Mapped[int] = mapped_column(Integer, server_default="0")
 
 

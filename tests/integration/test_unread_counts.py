@@ -350,3 +350,25 @@ def test_a_fan_out_to_500_users_counts_each_once(app, producer):
     with app.app_context():
         counts = true_counts(db.session)
     assert counts == {u: 2 if n < 250 else 1 for n, u in enumerate(users)}
+
+
+def pages_of_users(app: Flask) -> dict[str, int]:
+    """The heap page each user's current row version is on."""
+    with app.app_context():
+        rows = db.session.execute(text("SELECT id, (ctid::text::point)[0]::int FROM users"))
+        return dict(rows.all())
+
+
+@pytest.mark.postgres_only
+def test_a_fan_out_changes_every_count_on_the_rows_own_page(app, producer):
+    # Migration 62c42248f1b7 keeps half of each users page free, so that the trigger's new row
+    # versions fit beside the old ones (an update PostgreSQL makes without touching the index)
+    # even when one send changes every row on a page. On full pages each would move.
+    users = [f"user-{n:03d}" for n in range(300)]
+    known_users(app, users)
+    pages = pages_of_users(app)
+    assert len(set(pages.values())) > 2
+    send(producer, to=users, title="everyone")
+    assert pages_of_users(app) == pages
+    with app.app_context():
+        assert true_counts(db.session) == dict.fromkeys(users, 1)
