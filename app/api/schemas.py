@@ -78,6 +78,14 @@ WEBHOOK_EVENTS = ("notification.read", "delivery.sent", "delivery.failed")
 WebhookEvent = Literal["notification.read", "delivery.sent", "delivery.failed"]
 
 USER_ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
+_USER_ID = re.compile(USER_ID_PATTERN)
+
+
+def is_user_id(text: str) -> bool:
+    """Whether `text` is a user id a request may name (the pattern `UserId` checks)."""
+    return _USER_ID.fullmatch(text) is not None
+
+
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,64}$")]
 TEMPLATE_KEY_PATTERN = r"^[a-z0-9_.-]{1,64}$"
@@ -267,7 +275,6 @@ def _as_list(value: Any) -> Any:
 
 
 _RECIPIENT = TypeAdapter(Recipient)
-_USER_ID = re.compile(USER_ID_PATTERN)
 
 
 def _user_id_or_recipient(value: Any) -> str | Recipient:
@@ -275,7 +282,7 @@ def _user_id_or_recipient(value: Any) -> str | Recipient:
     was the slowest part of its validation. Anything else is validated as a recipient object,
     a string as `{"user_id": ...}`, so that a bad id's error names `user_id` as an object's
     does."""
-    if isinstance(value, str) and _USER_ID.fullmatch(value):
+    if isinstance(value, str) and is_user_id(value):
         return value
     return _RECIPIENT.validate_python(
         {"user_id": value} if isinstance(value, str) else value, strict=True

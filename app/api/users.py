@@ -1,7 +1,5 @@
 """Producer routes for recipients: upsert, read, erase, mint user tokens, list their inbox."""
 
-import re
-
 from flask import Blueprint, Response, current_app
 
 from app.api import schemas
@@ -21,14 +19,14 @@ USER_ERRORS = (401, 403, 404)
 
 
 def _valid_user_id(user_id: str) -> str:
-    if not re.fullmatch(schemas.USER_ID_PATTERN, user_id):
+    if not schemas.is_user_id(user_id):
         raise validation_failed({"user_id": "1 to 128 of A-Z a-z 0-9 _ . : @ -"})
     return user_id
 
 
 def _existing_user_id(user_id: str) -> str:
     """The id of a stored user; 404 otherwise (an id no user can have included)."""
-    if not re.fullmatch(schemas.USER_ID_PATTERN, user_id) or not user_exists(db.session, user_id):
+    if not schemas.is_user_id(user_id) or not user_exists(db.session, user_id):
         raise NotFound("user")
     return user_id
 
