@@ -148,14 +148,17 @@ def test_a_user_may_open_only_so_many_sockets_a_minute(socket_app, api_key):
     assert socketio.test_client(socket_app, auth={"token": bob}).is_connected()
 
 
-def test_a_socket_that_floods_the_server_with_events_is_dropped(socket_app, api_key):
+# A client's binary event (its bytes in an attachment) is read and counted like any other,
+# though the server never sends one.
+@pytest.mark.parametrize("payload", [{"n": 1}, {"file": b"\x00\x01"}], ids=["json", "binary"])
+def test_a_socket_that_floods_the_server_with_events_is_dropped(socket_app, api_key, payload):
     ana = _token(socket_app, api_key, "ana")
     flooding = socketio.test_client(socket_app, auth={"token": ana})
     quiet = socketio.test_client(socket_app, auth={"token": ana})
     for _ in range(3):
-        flooding.emit("anything", {"n": 1})
+        flooding.emit("anything", payload)
     assert flooding.is_connected()
-    flooding.emit("anything", {"n": 1})
+    flooding.emit("anything", payload)
     assert not flooding.is_connected()
     assert quiet.is_connected()
 
