@@ -4,12 +4,14 @@ its own while a scenario's load runs beside it.
 The machine is shared, and its speed moves within minutes: in one afternoon the bare server
 answered 2,805 to 4,382 requests a second, and two 20-minute soaks at two commits, run one
 after the other with flat CPU per send, saw their p99 drift by -24 % and +25 %. A scenario
-that judges drift over time samples this probe beside its load; its latencies divided by the
-probe's time tell a server that slows from a host that does.
+that watches drift over time samples this probe beside its load, so that a server that slows
+can be told from a host that does.
 
-The time is wall time, as a request's latency is: it grows when the host gives the machine
-less (a slower core, a neighbour's load) and when the run itself wants more of the two cores,
-so under a steady load it moves with the host.
+The probe's CPU time is the measure: it grows when the host's cores run the same work slower
+(a neighbour on the physical machine, time the hypervisor takes and charges to the guest),
+and hardly when the run itself, or another process on this machine, keeps the cores busy (an
+8-minute soak with a neighbour process taking a quarter of each core moved it by 3 %). Wall
+time is kept beside it.
 """
 
 import statistics
@@ -32,28 +34,37 @@ def once():
 
 print(*sorted(once() for _ in range(5))[2])
 """
-"""Five rounds of building and round-tripping small documents through JSON, about 10 ms
-each on an idle core here; the median round is printed as wall and CPU milliseconds."""
+"""Five rounds of 2,000 small documents built and round-tripped through JSON, about 10 ms a
+round on an idle core here; the median round is printed as wall and CPU milliseconds."""
+PROBE_TIMEOUT_SECONDS = 30.0
+"""Longer than any probe takes, even on a host at a tenth of its speed."""
 
 
 @dataclass(frozen=True)
 class Sample:
     at: float
-    """`time.monotonic()` when the probe finished."""
+    """`time.monotonic()` when the probe finished (a window's end, for a window's median)."""
     wall_ms: float
     cpu_ms: float
 
 
 def probe() -> Sample:
     """Time the fixed work once, in a fresh interpreter (its start is not counted)."""
-    done = subprocess.run([sys.executable, "-c", _WORK], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _WORK],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=PROBE_TIMEOUT_SECONDS,
+    )
     wall_ms, cpu_ms = (float(value) for value in done.stdout.split())
     return Sample(time.monotonic(), wall_ms, cpu_ms)
 
 
 class HostProbe:
-    """Runs `probe` every `every` seconds in a background thread while its `with` block
-    runs, keeping every sample."""
+    """Runs `probe` about every `every` seconds in a background thread while its `with` block
+    runs, keeping every sample. A probe that fails or hangs is reported on stderr and leaves
+    a gap: a long run goes on without it rather than stopping."""
 
     def __init__(self, every: float) -> None:
         self.every = every
@@ -62,7 +73,6 @@ class HostProbe:
         self._thread = threading.Thread(target=self._sample_forever, daemon=True)
 
     def __enter__(self) -> "HostProbe":
-        self.samples.append(probe())
         self._thread.start()
         return self
 
@@ -76,16 +86,20 @@ class HostProbe:
         self._thread.join()
 
     def _sample_forever(self) -> None:
-        while not self._stop.wait(self.every):
-            self.samples.append(probe())
+        while True:
+            try:
+                self.samples.append(probe())
+            except (OSError, ValueError, subprocess.SubprocessError) as failure:
+                print(f"host probe failed: {failure!r}", file=sys.stderr, flush=True)
+            if self._stop.wait(self.every):
+                return
 
-    def median(self, start: float, end: float) -> Sample:
+    def median(self, start: float, end: float) -> Sample | None:
         """The median wall and CPU times of the samples taken between two `time.monotonic()`
-        readings (at `end`); with none there (a window shorter than the probe's period), the
-        sample nearest `end`."""
+        readings, or None if no probe finished between them."""
         within = [s for s in self.samples if start <= s.at <= end]
         if not within:
-            return min(self.samples, key=lambda s: abs(s.at - end))
+            return None
         return Sample(
             end,
             statistics.median(s.wall_ms for s in within),

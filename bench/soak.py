@@ -14,9 +14,12 @@ latencies, the host's speed (`bench.host_probe`, sampled beside the load), and, 
 run, how long its notifications took to arrive and how many never did. The clients' tokens
 outlive the run. After the warm-up windows: memory growth per hour (a least-squares line
 through the windows' memory, as a share of the first warm window's; target <= 5 %/h) and p99
-drift (the last third of the windows' median p99 against the first third's; target <= 20 %),
-as measured and against the host: each window's p99 divided by its probe time, since on this
-shared machine the host's own speed moves by a quarter within twenty minutes. Nothing lost:
+drift (the last third of the windows' median p99 against the first third's; target <= 20 %).
+Beside the drift, for telling a server that slows from a host that does (on this shared
+machine the host's speed moves by a quarter within twenty minutes): the probe's own drift,
+the drift of CPU per send, and the p99 drift against the host, each window's p99 divided by
+its probe's CPU time (reported, not judged, until a run on a host that slows shows how well
+the probe follows it). Nothing lost:
 every 201 has its row, and every notification answered reached its client, live or by
 catch-up (target 0; those that came only in a further wait are counted apart).
 Written like the suite's results: `bench/results/<date>-<host>-soak.json` and a table.
@@ -31,7 +34,7 @@ import time
 from typing import Any
 
 from bench.harness import POSTGRES_ADMIN_URL, REDIS_URL, Bench
-from bench.host_probe import HostProbe
+from bench.host_probe import HostProbe, Sample
 from bench.load import Load, LoadResult, closed_loop, open_loop
 from bench.node import Received, client_fleet
 from bench.realtime import (
@@ -72,6 +75,14 @@ def _churn(fleet: Any, clients: int, share: float, window: float, stop: threadin
         fleet.disconnect(start, start + per_round)
         time.sleep(1)
         fleet.connect(start, start + per_round, rate=0, last_id=True)
+
+
+def _probe_fields(speed: Sample | None) -> dict[str, float | None]:
+    """A window's median probe times (None where no probe finished during it)."""
+    return {
+        "host_probe_wall_ms": None if speed is None else round(speed.wall_ms, 2),
+        "host_probe_cpu_ms": None if speed is None else round(speed.cpu_ms, 2),
+    }
 
 
 def _growth_percent_per_hour(seconds: list[float], rss: list[int]) -> float:
@@ -140,9 +151,8 @@ def run(
                                 # The web processes' CPU over the window per answered send, its
                                 # events and the clients' reconnects included.
                                 "cpu_ms_per_send": round(cpu * 1000 / max(result.ok, 1), 3),
-                                "host_probe_wall_ms": round(speed.wall_ms, 2),
-                                "host_probe_cpu_ms": round(speed.cpu_ms, 2),
                             }
+                            | _probe_fields(speed)
                         )
                         print(f"soak: {windows[-1]}", file=sys.stderr, flush=True)
             finally:
@@ -208,8 +218,7 @@ def _result(
         [w["at_seconds"] for w in warm], [w["rss_bytes"] for w in warm]
     )
     drift = _drift_percent([w["p99_ms"] for w in warm])
-    host_drift = _drift_percent([w["host_probe_wall_ms"] for w in warm])
-    drift_against_host = _drift_percent([w["p99_ms"] / w["host_probe_wall_ms"] for w in warm])
+    probed = [w for w in warm if w["host_probe_cpu_ms"] is not None]
     result.add(f"{WEB_PROCESSES} web processes", "offered rate", rate, "req/s")
     result.add(
         "after warm-up",
@@ -227,15 +236,20 @@ def _result(
         f"<= {DRIFT_TARGET_PERCENT}%",
         drift <= DRIFT_TARGET_PERCENT,
     )
-    result.add("after warm-up", "host probe drift", host_drift, "%")
-    result.add(
-        "after warm-up",
-        "p99 drift against the host",
-        drift_against_host,
-        "%",
-        f"<= {DRIFT_TARGET_PERCENT}%",
-        drift_against_host <= DRIFT_TARGET_PERCENT,
-    )
+    result.add("after warm-up", "windows with a host probe", len(probed), "windows")
+    if probed:
+        result.add(
+            "after warm-up",
+            "host probe drift (CPU time)",
+            _drift_percent([w["host_probe_cpu_ms"] for w in probed]),
+            "%",
+        )
+        result.add(
+            "after warm-up",
+            "p99 drift against the host",
+            _drift_percent([w["p99_ms"] / w["host_probe_cpu_ms"] for w in probed]),
+            "%",
+        )
     result.add(
         "after warm-up",
         "CPU per send drift",

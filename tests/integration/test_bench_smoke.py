@@ -33,7 +33,7 @@ def test_the_soak_runs_churns_and_loses_nothing():
     result = soak.run(minutes=0.2, window=4, rate=40, clients=40, churn=0.25, warmup_windows=1)
     windows = result.details["windows"]
     assert len(windows) >= 3
-    assert all(w["host_probe_wall_ms"] > 0 and w["host_probe_cpu_ms"] > 0 for w in windows)
+    assert all(w["host_probe_cpu_ms"] > 0 for w in windows), "a window without a host probe"
     rows = {(row.case, row.metric): row.value for row in result.rows}
     assert rows[("whole run", "notifications not received")] == 0
     assert rows[("whole run", "201s without a row")] == 0
