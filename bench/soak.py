@@ -19,9 +19,9 @@ Beside the drift, for telling a server that slows from a host that does (on this
 machine the host's speed moves by a quarter within twenty minutes): the probe's own drift,
 the drift of CPU per send, and the p99 drift against the host, each window's p99 divided by
 its probe's CPU time (reported, not judged, until a run on a host that slows shows how well
-the probe follows it). Nothing lost:
-every 201 has its row, and every notification answered reached its client, live or by
-catch-up (target 0; those that came only in a further wait are counted apart).
+the probe follows it). Nothing lost: every 201 has its row, and every notification answered
+reached its client, live or by catch-up (target 0; those that came only in a further wait
+are counted apart).
 Written like the suite's results: `bench/results/<date>-<host>-soak.json` and a table.
 """
 
@@ -33,8 +33,8 @@ import threading
 import time
 from typing import Any
 
-from bench.harness import POSTGRES_ADMIN_URL, REDIS_URL, Bench
-from bench.host_probe import HostProbe, Sample
+from bench.harness import POSTGRES_ADMIN_URL, REDIS_URL, Bench, Stack
+from bench.host_probe import HostProbe
 from bench.load import Load, LoadResult, closed_loop, open_loop
 from bench.node import Received, client_fleet
 from bench.realtime import (
@@ -77,9 +77,25 @@ def _churn(fleet: Any, clients: int, share: float, window: float, stop: threadin
         fleet.connect(start, start + per_round, rate=0, last_id=True)
 
 
-def _probe_fields(speed: Sample | None) -> dict[str, float | None]:
-    """A window's median probe times (None where no probe finished during it)."""
-    return {
+def _window(
+    stack: Stack, load: Load, offered: float, seconds: float, host: HostProbe
+) -> tuple[LoadResult, dict[str, Any]]:
+    """One window of load at the `offered` rate, and what it measured (its host probe times
+    are None where no probe finished during it)."""
+    started = time.monotonic()
+    cpu_before = cpu_seconds(stack.web_processes)
+    result = open_loop(load, offered, seconds)
+    cpu = cpu_seconds(stack.web_processes) - cpu_before
+    speed = host.median(started, time.monotonic())
+    return result, {
+        "rss_bytes": rss_bytes(stack.web_processes),
+        "p50_ms": result.percentiles()["p50"],
+        "p99_ms": result.percentiles()["p99"],
+        "answered": result.ok,
+        "errors": result.errors,
+        # The web processes' CPU over the window per answered send, its events and the
+        # clients' reconnects included.
+        "cpu_ms_per_send": round(cpu * 1000 / max(result.ok, 1), 3),
         "host_probe_wall_ms": None if speed is None else round(speed.wall_ms, 2),
         "host_probe_cpu_ms": None if speed is None else round(speed.cpu_ms, 2),
     }
@@ -134,25 +150,10 @@ def run(
             try:
                 with HostProbe(min(PROBE_SECONDS, window / 3)) as host:
                     while time.monotonic() - started < minutes * 60:
-                        window_started = time.monotonic()
-                        cpu_before = cpu_seconds(stack.web_processes)
-                        result = open_loop(load, offered, window)
-                        cpu = cpu_seconds(stack.web_processes) - cpu_before
-                        speed = host.median(window_started, time.monotonic())
+                        result, measured = _window(stack, load, offered, window, host)
                         loads.append(result)
                         windows.append(
-                            {
-                                "at_seconds": round(time.monotonic() - started, 1),
-                                "rss_bytes": rss_bytes(stack.web_processes),
-                                "p50_ms": result.percentiles()["p50"],
-                                "p99_ms": result.percentiles()["p99"],
-                                "answered": result.ok,
-                                "errors": result.errors,
-                                # The web processes' CPU over the window per answered send, its
-                                # events and the clients' reconnects included.
-                                "cpu_ms_per_send": round(cpu * 1000 / max(result.ok, 1), 3),
-                            }
-                            | _probe_fields(speed)
+                            {"at_seconds": round(time.monotonic() - started, 1)} | measured
                         )
                         print(f"soak: {windows[-1]}", file=sys.stderr, flush=True)
             finally:
