@@ -16,7 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.harness import POSTGRES_ADMIN_URL, REDIS_URL, Bench
+from bench.harness import MODES, POSTGRES_ADMIN_URL, REDIS_URL, Bench
 from bench.report import (
     RESULTS,
     ROOT,
@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--size", choices=["tiny", "quick", "full"])
     parser.set_defaults(size="full")
     parser.add_argument("--only", help=f"comma-separated, of: {', '.join(SCENARIOS)}")
-    parser.add_argument("--async-mode", choices=["eventlet", "gevent"], default="eventlet")
+    parser.add_argument("--async-mode", choices=MODES, default=MODES[0])
     args = parser.parse_args()
     only = args.only.split(",") if args.only else list(SCENARIOS)
     unknown = set(only) - set(SCENARIOS)

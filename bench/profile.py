@@ -152,7 +152,7 @@ def _sockets(stack: Stack, args: argparse.Namespace, out: Path, speedscope: Path
     users = user_ids(args.sockets + measured)
     create_users(stack, users)
     server = stack.web_processes[0]
-    with client_fleet(product_clients(stack, mint_tokens(users))) as fleet:
+    with client_fleet(product_clients(stack.urls, mint_tokens(users))) as fleet:
         idle = fleet.connect(0, args.sockets, IDLE_CONNECT_RATE) if args.sockets else None
         time.sleep(SETTLE_SECONDS)
         prefix = f"{idle.connected} idle sockets ({idle.pending} not connected); " if idle else ""
@@ -184,7 +184,7 @@ def _connected(
     ensure_packages()
     users = user_ids(sockets)
     create_users(stack, users)
-    with client_fleet(product_clients(stack, mint_tokens(users))) as fleet:
+    with client_fleet(product_clients(stack.urls, mint_tokens(users))) as fleet:
         fleet.connect(0, sockets, IDLE_CONNECT_RATE)
         yield stack.web_processes[0], product_sender(stack, users), fleet
 

@@ -40,9 +40,9 @@ def mint_tokens(users: Sequence[str], ttl_seconds: int = TOKEN_TTL_SECONDS) -> l
     return [mint_user_token(SECRET, user, ttl_seconds).token for user in users]
 
 
-def product_clients(stack: Stack, tokens: Sequence[str]) -> list[dict[str, str]]:
-    """Client i connects to web process i mod N with token i."""
-    return [{"url": stack.urls[i % len(stack.urls)], "token": t} for i, t in enumerate(tokens)]
+def product_clients(urls: Sequence[str], tokens: Sequence[str]) -> list[dict[str, str]]:
+    """Client i connects to web process i mod N (of `urls`) with token i."""
+    return [{"url": urls[i % len(urls)], "token": t} for i, t in enumerate(tokens)]
 
 
 def peer_clients(urls: Sequence[str], users: Sequence[str]) -> list[dict[str, str]]:

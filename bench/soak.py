@@ -137,7 +137,7 @@ def run(
         # Tokens that outlive the run: at an hour (the default), every socket was closed and
         # its reconnects refused, and a 60-minute soak lost its last window's events.
         tokens = mint_tokens(users, int(minutes * 60) + TOKEN_MARGIN_SECONDS)
-        with client_fleet(product_clients(stack, tokens)) as fleet:
+        with client_fleet(product_clients(stack.urls, tokens)) as fleet:
             fleet.connect(0, clients, rate=1000)
             # One notification each first, so every client has a last id to catch up from.
             loads.append(open_loop(load, min(offered, 500), clients / min(offered, 500)))

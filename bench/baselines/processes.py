@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from app import defaults
-from bench.harness import ROOT, free_port, process
+from bench.harness import MODES, ROOT, Stack, free_port, process
 
 START_TIMEOUT_SECONDS = 60
 """How long a server may take to answer its first /healthz."""
@@ -69,3 +69,19 @@ def product(env: dict[str, str], count: int) -> Iterator[tuple[list[str], list[s
     ASYNC_MODE), started together."""
     with servers([sys.executable, str(ROOT / "wsgi.py")], env, count) as started:
         yield started
+
+
+def other_modes(
+    stack: Stack, first_mode: str, count: int
+) -> Iterator[tuple[str, list[str], list[subprocess.Popen]]]:
+    """For each async mode but `first_mode`: `count` fresh product processes on the stack's
+    database and Redis, as (mode, their URLs, the processes), stopped before the next mode's
+    start. The stack's own web processes are stopped first: they would decode every emit of
+    the new ones, on the same cores."""
+    for web in stack.web_processes:
+        web.terminate()
+        web.wait(timeout=30)
+    for mode in MODES:
+        if mode != first_mode:
+            with product(stack.env | {"ASYNC_MODE": mode}, count) as (urls, running):
+                yield mode, urls, running

@@ -49,7 +49,7 @@ def run(bench: Bench) -> ScenarioResult:
     users = user_ids(settings["recipients"])
     with bench.stack("fanout", web=2) as stack:
         create_users(stack, users)
-        clients = product_clients(stack, mint_tokens(users))
+        clients = product_clients(stack.urls, mint_tokens(users))
 
         def product_send(title: str) -> list[str]:
             answer = stack.call("POST", "/notifications", {"to": users, "title": title}, 120)

@@ -84,7 +84,6 @@ SIZES: dict[str, dict[str, Any]] = {
 `users` recipients cycled through; `other_modes` measures the async modes besides the run's."""
 
 WEB_PROCESSES = 2
-MODES = ("eventlet", "gevent")
 P99_TARGET_MS = 25.0
 BARE_RATIO_TARGET = 0.33
 NAIVE_RATIO_TARGET = 3.0
@@ -240,18 +239,10 @@ def _other_modes(
 ) -> dict[str, tuple[Saturation, LoadResult]]:
     """The product in each other async mode, on fresh web processes: saturation, and the
     open loop at `rate`."""
-    # Stopped first: they would decode every emit of the next processes, on the same cores.
-    for web in stack.web_processes:
-        web.terminate()
-        web.wait(timeout=30)
     measured = {}
-    for mode in MODES:
-        if mode == first_mode:
-            continue
-        env = stack.env | {"ASYNC_MODE": mode}
-        with processes.product(env, WEB_PROCESSES) as (urls, procs):
-            saturated = _saturate(load(urls, stack.key), procs, settings)
-            at_rate = open_loop(load(urls, stack.key), rate, settings["open_seconds"])
+    for mode, urls, procs in processes.other_modes(stack, first_mode, WEB_PROCESSES):
+        saturated = _saturate(load(urls, stack.key), procs, settings)
+        at_rate = open_loop(load(urls, stack.key), rate, settings["open_seconds"])
         measured[mode] = (saturated, at_rate)
     return measured
 

@@ -76,7 +76,7 @@ def run(bench: Bench) -> ScenarioResult:
     users = user_ids(settings["steps"][-1])
     with bench.stack("sockets", web=2) as stack:
         create_users(stack, users)
-        clients = product_clients(stack, mint_tokens(users))
+        clients = product_clients(stack.urls, mint_tokens(users))
         with client_fleet(clients) as fleet:
             product = _ramp(fleet, stack.web_processes, settings)
             product["storm"] = _storm(

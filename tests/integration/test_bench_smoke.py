@@ -25,6 +25,11 @@ def test_every_scenario_runs_and_writes_its_table_json_and_chart(tmp_path):
             # Losing events or rows is a failure at any size; speed targets are not judged.
             if any(word in row["metric"] for word in ("lost", "missing", "without")):
                 assert row["value"] == 0, (result["scenario"], row)
+    end_to_end = next(r for r in record["results"] if r["scenario"] == "end_to_end")
+    # Scenario 8: the product in the other async mode too, on fresh web processes (its lost
+    # events are checked with the rest above).
+    assert "product gevent @100/s" in {row["case"] for row in end_to_end["rows"]}
+    assert end_to_end["details"]["product gevent"]["rates"]["100"]["received"] > 0
     assert chart is not None
     assert chart.read_bytes().startswith(b"\x89PNG")
 
