@@ -16,7 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.harness import MODES, POSTGRES_ADMIN_URL, REDIS_URL, Bench
+from bench.harness import POSTGRES_ADMIN_URL, REDIS_URL, Bench
 from bench.report import (
     RESULTS,
     ROOT,
@@ -26,6 +26,7 @@ from bench.report import (
     write_chart,
     write_json,
 )
+from serving import ASYNC_MODES
 
 SCENARIOS = ("ingest", "end_to_end", "fanout", "sockets", "inbox", "workers")
 """Scenario modules under bench/scenarios, in the order they run; each has
@@ -70,7 +71,7 @@ def main() -> None:
     parser.add_argument("--size", choices=["tiny", "quick", "full"])
     parser.set_defaults(size="full")
     parser.add_argument("--only", help=f"comma-separated, of: {', '.join(SCENARIOS)}")
-    parser.add_argument("--async-mode", choices=MODES, default=MODES[0])
+    parser.add_argument("--async-mode", choices=ASYNC_MODES, default=ASYNC_MODES[0])
     args = parser.parse_args()
     only = args.only.split(",") if args.only else list(SCENARIOS)
     unknown = set(only) - set(SCENARIOS)

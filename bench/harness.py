@@ -213,10 +213,6 @@ class Stack:
         return self.exits.enter_context(process([sys.executable, "worker.py", *queues], self.env))
 
 
-MODES = ("eventlet", "gevent")
-"""The async modes wsgi.py serves (threading is for tests only)."""
-
-
 @dataclass
 class Bench:
     """What a scenario is given: the size it runs at (`tiny`, `quick`, `full`), that size's

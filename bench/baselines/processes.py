@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from app import defaults
-from bench.harness import MODES, ROOT, Stack, free_port, process
+from bench.harness import ROOT, Stack, free_port, process
+from serving import ASYNC_MODES
 
 START_TIMEOUT_SECONDS = 60
 """How long a server may take to answer its first /healthz."""
@@ -77,11 +78,12 @@ def other_modes(
     """For each async mode but `first_mode`: `count` fresh product processes on the stack's
     database and Redis, as (mode, their URLs, the processes), stopped before the next mode's
     start. The stack's own web processes are stopped first: they would decode every emit of
-    the new ones, on the same cores."""
+    the new ones, on the same cores. Iterate it inside `contextlib.closing`, so that a
+    failure stops the running mode's processes at once, before the stack's database goes."""
     for web in stack.web_processes:
         web.terminate()
         web.wait(timeout=30)
-    for mode in MODES:
+    for mode in ASYNC_MODES:
         if mode != first_mode:
             with product(stack.env | {"ASYNC_MODE": mode}, count) as (urls, running):
                 yield mode, urls, running

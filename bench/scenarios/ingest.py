@@ -26,7 +26,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,10 +240,11 @@ def _other_modes(
     """The product in each other async mode, on fresh web processes: saturation, and the
     open loop at `rate`."""
     measured = {}
-    for mode, urls, procs in processes.other_modes(stack, first_mode, WEB_PROCESSES):
-        saturated = _saturate(load(urls, stack.key), procs, settings)
-        at_rate = open_loop(load(urls, stack.key), rate, settings["open_seconds"])
-        measured[mode] = (saturated, at_rate)
+    with closing(processes.other_modes(stack, first_mode, WEB_PROCESSES)) as modes:
+        for mode, urls, procs in modes:
+            saturated = _saturate(load(urls, stack.key), procs, settings)
+            at_rate = open_loop(load(urls, stack.key), rate, settings["open_seconds"])
+            measured[mode] = (saturated, at_rate)
     return measured
 
 
