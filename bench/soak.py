@@ -87,10 +87,11 @@ def _window(
     result = open_loop(load, offered, seconds)
     cpu = cpu_seconds(stack.web_processes) - cpu_before
     speed = host.median(started, time.monotonic())
+    latency = result.percentiles()
     return result, {
         "rss_bytes": rss_bytes(stack.web_processes),
-        "p50_ms": result.percentiles()["p50"],
-        "p99_ms": result.percentiles()["p99"],
+        "p50_ms": latency["p50"],
+        "p99_ms": latency["p99"],
         "answered": result.ok,
         "errors": result.errors,
         # The web processes' CPU over the window per answered send, its events and the

@@ -41,13 +41,7 @@ from bench.realtime import (
 from bench.report import ScenarioResult, percentiles
 
 SIZES = {
-    "tiny": {
-        "clients": 20,
-        "rates": [100],
-        "seconds": 1.0,
-        "drain_seconds": 3.0,
-        "warmup": 0,
-    },
+    "tiny": {"clients": 20, "rates": [100], "seconds": 1.0, "drain_seconds": 3.0, "warmup": 0},
     "quick": {
         "clients": 300,
         "rates": [200, 1000, 2000],
