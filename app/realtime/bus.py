@@ -13,7 +13,9 @@ send group's events, in commit order) leave in that order.
 
 Each process hands on only the emits for rooms one of its own sockets is in: python-socketio
 builds and encodes an emit's packet before it finds the room empty, some 11 µs, and with two
-web processes half of a send's emits are for the other one's sockets.
+web processes half of a send's emits are for the other one's sockets. And an emit to one room
+with no callback (every emit of this server) takes a shorter path to its sockets than
+python-socketio's general one (`_handle_emit`).
 """
 
 import logging
@@ -21,7 +23,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from socketio import RedisManager
+from engineio import packet as eio_packet
+from socketio import RedisManager, packet
 
 from app.realtime import wire_json
 from app.realtime.rooms import IndexedRooms
@@ -148,6 +151,40 @@ class BatchingRedisManager(IndexedRooms, RedisManager):
                 except Exception:
                     # One socket's failure must not stop the others' events, nor this task.
                     log.exception("could not emit %s to %s", message["event"], message["room"])
+
+    def _handle_emit(self, message: dict[str, Any]) -> None:
+        """Emit what came off the bus (or `emit_many` queued) to this process's sockets.
+
+        python-socketio's own, for an emit to one room with no callback, nothing skipped and
+        nothing binary, went through four layers that each unpacked and repacked the emit,
+        and copied the room into a generator: a fifth of a fan-out's CPU, for what is a
+        packet encoded once and queued on each of the room's sockets. Those emits take that
+        short path; any other takes python-socketio's."""
+        room = message.get("room")
+        data = message.get("data")
+        if (
+            not isinstance(room, str)
+            or not isinstance(data, list)
+            or message.get("callback") is not None
+            or message.get("skip_sid") is not None
+            or message.get("binary")
+        ):
+            super()._handle_emit(message)
+            return
+        namespace = message.get("namespace")
+        members = self.rooms.get(namespace, {}).get(room)
+        if not members:
+            return
+        # As python-socketio does, an emit of None is an event without data.
+        arguments = [] if data == [None] else data
+        encoded = self.server.packet_class(
+            packet.EVENT, namespace=namespace, data=[message["event"], *arguments]
+        ).encode()
+        message_packet = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        # A copy: a socket whose client stopped answering pings leaves the room as it is
+        # sent to.
+        for eio_sid in list(members._fwdm.values()):
+            self.server._send_eio_packet(eio_sid, message_packet)
 
     def _listen(self) -> Iterator[Any]:
         for message in super()._listen():

@@ -6,10 +6,12 @@ import threading
 import time
 from types import SimpleNamespace
 
+from engineio.packet import MESSAGE
 from socketio import RedisManager
 
 from app.realtime import wire_json
 from app.realtime.bus import EMITS_PER_MESSAGE, BatchingRedisManager
+from app.realtime.packets import Packet
 from tests.waiting import wait_until
 
 CHANNEL = "notify-test-bus"
@@ -180,3 +182,74 @@ def test_emits_for_rooms_without_a_socket_here_are_published_but_not_emitted_her
     time.sleep(0.1)  # nothing more comes
     assert published == [*rooms, "user:here"]
     assert emitted == ["user:here", "user:both", "user:here"]
+
+
+class RecordingServer:
+    """What an emit asks of python-socketio's server, recording each packet sent."""
+
+    def __init__(self) -> None:
+        self.packet_class = Packet
+        self.sent: list[tuple[str, int, str]] = []
+
+    def _send_eio_packet(self, eio_sid, eio_packet):
+        self.sent.append((eio_sid, eio_packet.packet_type, eio_packet.encode()))
+
+
+def test_the_short_path_sends_the_packets_python_socketios_own_path_sends():
+    manager = BatchingRedisManager("redis://127.0.0.1:6379/0", channel=CHANNEL)
+    manager.server = RecordingServer()
+    manager.basic_enter_room("a", "/", "user:1", eio_sid="eio-a")
+    manager.basic_enter_room("b", "/", "user:1", eio_sid="eio-b")
+    manager.basic_enter_room("c", "/", "user:2", eio_sid="eio-c")
+    manager.basic_enter_room("d", "/admin", "user:1", eio_sid="eio-d")
+    shapes = [
+        {"room": "user:1", "data": [{"id": "7", "title": "é"}]},
+        {"room": "user:1", "data": [None]},
+        {"room": "user:1", "data": []},
+        {"room": "user:1", "data": [1, "two", [3]]},
+        {"room": "user:1", "data": [{"n": 1}], "namespace": "/admin"},
+        {"room": "user:nobody", "data": [{}]},
+        {"room": "user:1", "data": [{}], "namespace": "/nowhere"},
+        {"room": "user:1", "data": [{}], "skip_sid": "a"},
+        {"room": ["user:1", "user:2"], "data": [{}]},
+        {"room": None, "data": [{}]},
+    ]
+    reached = []
+    for shape in shapes:
+        message = {"method": "emit", "event": "notification", "namespace": "/"} | shape
+        manager.server.sent = []
+        manager._handle_emit(dict(message))
+        short = manager.server.sent
+        manager.server.sent = []
+        RedisManager._handle_emit(manager, dict(message))
+        assert short == manager.server.sent, shape
+        reached.append(len(short))
+    assert reached == [2, 2, 2, 2, 1, 0, 0, 1, 3, 0]
+    # And what reaches a socket is what a Socket.IO client reads as an event.
+    manager.server.sent = []
+    manager._handle_emit(
+        {"event": "unread_count", "data": [{"unread_count": 2}], "room": "user:1", "namespace": "/"}
+    )
+    assert manager.server.sent == [
+        ("eio-a", MESSAGE, '42["unread_count",{"unread_count":2}]'),
+        ("eio-b", MESSAGE, '42["unread_count",{"unread_count":2}]'),
+    ]
+
+
+def test_a_socket_leaving_the_room_as_it_is_sent_to_does_not_stop_the_others():
+    manager = BatchingRedisManager("redis://127.0.0.1:6379/0", channel=CHANNEL)
+    manager.server = RecordingServer()
+    with_sockets_in(manager, ["user:1", "user:1", "user:1"])
+    send = manager.server._send_eio_packet
+
+    def send_then_leave(eio_sid, eio_packet):
+        # As engine.io closes a socket whose client stopped answering pings, when sent to.
+        send(eio_sid, eio_packet)
+        manager.basic_disconnect(eio_sid.replace("eio", "sid"), "/")
+
+    manager.server._send_eio_packet = send_then_leave
+    manager._handle_emit(
+        {"event": "notification", "data": [{}], "room": "user:1", "namespace": "/"}
+    )
+    assert [eio_sid for eio_sid, _, _ in manager.server.sent] == ["eio-0", "eio-1", "eio-2"]
+    assert "user:1" not in manager.rooms.get("/", {})
