@@ -25,6 +25,11 @@ def test_every_scenario_runs_and_writes_its_table_json_and_chart(tmp_path):
             # Losing events or rows is a failure at any size; speed targets are not judged.
             if any(word in row["metric"] for word in ("lost", "missing", "without")):
                 assert row["value"] == 0, (result["scenario"], row)
+    ingest = next(r for r in record["results"] if r["scenario"] == "ingest")
+    # Its verdicts are medians over rounds that took turns, each round shown.
+    rounds = {row["case"]: row["metric"] for row in ingest["rows"]}
+    assert rounds["product / bare"] == rounds["product / naive"] == "median ratio, 2 rounds"
+    assert {"product / bare, round 2", "product @50% sat, run 2"} <= set(rounds)
     end_to_end = next(r for r in record["results"] if r["scenario"] == "end_to_end")
     # Scenario 8: the product in the other async mode too, on fresh web processes (its lost
     # events are checked with the rest above).
