@@ -10,8 +10,9 @@ stored and emitted, against baselines measured in the same run.
 - **Rounds**: the same code on the same host measured 0.316-0.375x bare and a p99 of
   23.6-60.1 ms at half saturation within twenty minutes, so one run decides neither target.
   The three builds' saturation runs take turns, `rounds` times, and each round gives its own
-  ratios; the open loop at 50 % runs `rounds` times, between the other fractions'. The
-  medians are judged; every round is shown. Saturation is the median round's throughput.
+  ratios, whose median is judged (not the quotient of the median throughputs); the open loop
+  at 50 % runs `rounds` times, between the other fractions', and its median p99 is judged.
+  Every round and run is shown. Saturation is the median of the rounds' throughputs.
 - **Nothing lost**: every id answered with a 201 is looked up in PostgreSQL (0 missing), and
   each must have gone out as a `notification` event on the Socket.IO Redis channel (0 missing).
 - **Server CPU per request**: the web processes' CPU seconds (/proc) over their 2xx answers.
@@ -115,7 +116,7 @@ class Saturation:
 
     @property
     def throughput(self) -> float:
-        """The median round's 2xx answers per second."""
+        """The median of the rounds' 2xx answers per second."""
         return statistics.median(load.throughput for load in self.loads)
 
     @property
@@ -282,7 +283,8 @@ def _saturate_in_turns(
 
 def _open_loop_order(fractions: list[float], rounds: int) -> list[float]:
     """The fractions of saturation to offer one after the other: 50 % `rounds` times, the
-    other fractions between them (25, 50, 75 % with 3 rounds: 50, 25, 50, 75, 50)."""
+    other fractions between them, and after them those there is no gap left for (25, 50,
+    75 % with 3 rounds: 50, 25, 50, 75, 50; with 2: 50, 25, 50, 75)."""
     others = [fraction for fraction in fractions if fraction != 0.5]
     order = []
     for repeat in range(rounds):
