@@ -1,0 +1,105 @@
+"""The load generator's own HTTP/1.1 (bench/load.py): answers read as servers frame them,
+and connections kept, reused and dropped as they should be, against a real socket server."""
+
+import asyncio
+import json
+
+import pytest
+
+from bench.load import _answer, _Connections
+
+
+def answer_of(raw: bytes) -> tuple[int, bytes, bool]:
+    async def read() -> tuple[int, bytes, bool]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(raw)
+        reader.feed_eof()
+        return await _answer(reader)
+
+    return asyncio.run(read())
+
+
+def test_an_answer_with_a_length_keeps_its_connection():
+    raw = b"HTTP/1.1 201 CREATED\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"
+    raw += b'{"a":1}'
+    assert answer_of(raw + b"HTTP/1.1 200 OK") == (201, b'{"a":1}', True)
+
+
+def test_a_chunked_answer_is_joined():
+    # As Node's http answers after writeHead without a length.
+    raw = (
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+        b'4\r\n{"a"\r\n3;ext=1\r\n:1}\r\n0\r\n\r\n'
+    )
+    assert answer_of(raw) == (201, b'{"a":1}', True)
+
+
+def test_an_answer_that_closes_is_read_to_the_end_and_not_reused():
+    assert answer_of(b"HTTP/1.1 500 Oops\r\nConnection: close\r\n\r\nbroken") == (
+        500,
+        b"broken",
+        False,
+    )
+    assert answer_of(b"HTTP/1.1 204 No Content\r\nConnection: Close\r\n\r\n") == (
+        204,
+        b"",
+        False,
+    )
+
+
+def test_an_answer_cut_short_is_an_error():
+    with pytest.raises(asyncio.IncompleteReadError):
+        answer_of(b"HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\nshort")
+
+
+def test_connections_are_reused_and_limited():
+    async def scenario() -> tuple[list[tuple[int, bytes]], int, int]:
+        accepted = 0
+        in_flight = most_in_flight = 0
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal accepted, in_flight, most_in_flight
+            accepted += 1
+            try:
+                while not reader.at_eof():
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                    body = await reader.readexactly(length)
+                    in_flight += 1
+                    most_in_flight = max(most_in_flight, in_flight)
+                    await asyncio.sleep(0.01)
+                    in_flight -= 1
+                    echo = json.dumps({"got": json.loads(body)}).encode()
+                    writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(echo))
+                    writer.write(echo)
+                    await writer.drain()
+            except asyncio.IncompleteReadError:
+                pass  # the client closed its connection
+            finally:
+                writer.close()
+                await writer.wait_closed()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        connections = _Connections([f"http://127.0.0.1:{port}"], limit=2)
+
+        async def post(n: int) -> tuple[int, bytes]:
+            body = json.dumps({"n": n}).encode()
+            request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (
+                len(body),
+                body,
+            )
+            return await connections.exchange(0, request)
+
+        answers = await asyncio.gather(*(post(n) for n in range(10)))
+        connections.close()
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.05)  # the handlers see the clients' ends and close theirs
+        return answers, accepted, most_in_flight
+
+    answers, accepted, most_in_flight = asyncio.run(scenario())
+    assert answers == [(201, json.dumps({"got": {"n": n}}).encode()) for n in range(10)]
+    # Ten requests over at most two connections at a time, each kept for the next.
+    assert accepted == 2
+    assert most_in_flight == 2
