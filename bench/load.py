@@ -222,10 +222,7 @@ class _Connections:
     async def exchange(self, server: int, request: bytes) -> tuple[int, bytes]:
         """Send `request` to server number `server`; the answer's status and body."""
         async with self.in_use:
-            idle = self.idle[server]
-            reader, writer = (
-                idle.pop() if idle else await asyncio.open_connection(*self.addresses[server])
-            )
+            reader, writer = await self._connection(server)
             try:
                 writer.write(request)
                 status, body, reusable = await _answer(reader)
@@ -233,10 +230,21 @@ class _Connections:
                 writer.close()
                 raise
             if reusable:
-                idle.append((reader, writer))
+                self.idle[server].append((reader, writer))
             else:
                 writer.close()
             return status, body
+
+    async def _connection(self, server: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """An idle connection to the server that it has not closed meanwhile (Node closes
+        one idle for 5 s), or a new one."""
+        idle = self.idle[server]
+        while idle:
+            reader, writer = idle.pop()
+            if not reader.at_eof() and not writer.is_closing():
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection(*self.addresses[server])
 
     def close(self) -> None:
         for idle in self.idle:
@@ -245,21 +253,32 @@ class _Connections:
 
 
 async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    """An HTTP/1.1 answer: its status, its body, and whether the connection stays open."""
-    head = (await reader.readuntil(b"\r\n\r\n")).lower()
-    status = int(head[9:12])
-    reusable = b"\r\nconnection: close" not in head
-    length = _header(head, b"content-length")
-    if status in (204, 304) or status < 200:
+    """The final HTTP/1.x answer to a request (not HEAD: the generator sends none): its
+    status, its body, and whether the connection stays open (by RFC 9112: HTTP/1.1 unless
+    the answer says close, HTTP/1.0 only if it says keep-alive)."""
+    status = 100
+    while status < 200:  # interim answers (100 Continue) come before the final one
+        head = (await reader.readuntil(b"\r\n\r\n")).lower()
+        status = int(head[9:12])
+    options = {option.strip() for option in (_header(head, b"connection") or b"").split(b",")}
+    http_1_0 = head.startswith(b"http/1.0")
+    reusable = b"keep-alive" in options if http_1_0 else b"close" not in options
+    if status in (204, 304):
         return status, b"", reusable
-    if length is not None:
-        return status, await reader.readexactly(int(length)), reusable
-    if _header(head, b"transfer-encoding") == b"chunked":
+    encoding = _header(head, b"transfer-encoding")
+    if encoding is not None:
+        # The transfer coding wins over a length; only a chunked one ends before the close.
+        if encoding.split(b",")[-1].strip() != b"chunked":
+            return status, await reader.read(), False
         chunks = []
         while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
             chunks.append((await reader.readexactly(size + 2))[:-2])
-        await reader.readuntil(b"\r\n")
+        while await reader.readuntil(b"\r\n") != b"\r\n":
+            pass  # a trailer field
         return status, b"".join(chunks), reusable
+    length = _header(head, b"content-length")
+    if length is not None:
+        return status, await reader.readexactly(int(length)), reusable
     return status, await reader.read(), False
 
 
@@ -313,9 +332,10 @@ class _Generator:
                 status, raw = await self.connections.exchange(
                     server, self.heads[server] + self.tails[i % len(self.tails)]
                 )
-        except (OSError, EOFError, ValueError) as error:
+        except (OSError, EOFError, ValueError, asyncio.LimitOverrunError) as error:
             # Refused, reset or timed out (TimeoutError is an OSError), cut short, or not
-            # HTTP: counted by name, as statuses are.
+            # HTTP: counted by the exception's name, as statuses are (aiohttp's names for
+            # the same failures, before 06e73c1, differ).
             self.statuses[type(error).__name__] += 1
             return None
         done = asyncio.get_running_loop().time()

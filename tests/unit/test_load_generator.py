@@ -9,20 +9,29 @@ import pytest
 from bench.load import _answer, _Connections
 
 
-def answer_of(raw: bytes) -> tuple[int, bytes, bool]:
-    async def read() -> tuple[int, bytes, bool]:
+def answers_of(raw: bytes, count: int) -> list[tuple[int, bytes, bool]]:
+    """The first `count` answers read off one connection that carried `raw`."""
+
+    async def read() -> list[tuple[int, bytes, bool]]:
         reader = asyncio.StreamReader()
         reader.feed_data(raw)
         reader.feed_eof()
-        return await _answer(reader)
+        return [await _answer(reader) for _ in range(count)]
 
     return asyncio.run(read())
+
+
+def answer_of(raw: bytes) -> tuple[int, bytes, bool]:
+    return answers_of(raw, 1)[0]
 
 
 def test_an_answer_with_a_length_keeps_its_connection():
     raw = b"HTTP/1.1 201 CREATED\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"
     raw += b'{"a":1}'
-    assert answer_of(raw + b"HTTP/1.1 200 OK") == (201, b'{"a":1}', True)
+    assert answers_of(raw + b"HTTP/1.1 204 No Content\r\n\r\n", 2) == [
+        (201, b'{"a":1}', True),
+        (204, b"", True),
+    ]
 
 
 def test_a_chunked_answer_is_joined():
@@ -32,6 +41,38 @@ def test_a_chunked_answer_is_joined():
         b'4\r\n{"a"\r\n3;ext=1\r\n:1}\r\n0\r\n\r\n'
     )
     assert answer_of(raw) == (201, b'{"a":1}', True)
+
+
+def test_interim_answers_and_trailers_are_read_past():
+    raw = (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nok\r\n0\r\nX-Checksum: 1\r\nX-More: 2\r\n\r\n"
+    )
+    # Nothing of this answer is left to be taken for the next one's.
+    assert answers_of(raw + b"HTTP/1.1 204 No Content\r\n\r\n", 2) == [
+        (200, b"ok", True),
+        (204, b"", True),
+    ]
+
+
+def test_a_transfer_coding_wins_over_a_length():
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert answer_of(raw + b"2\r\nok\r\n0\r\n\r\n") == (200, b"ok", True)
+
+
+@pytest.mark.parametrize(
+    ("head", "reusable"),
+    [
+        (b"HTTP/1.1 200 OK\r\nConnection:close", False),
+        (b"HTTP/1.1 200 OK\r\nConnection: keep-alive, Close", False),
+        (b"HTTP/1.1 200 OK\r\nConnection: keep-alive", True),
+        (b"HTTP/1.0 200 OK", False),
+        (b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive", True),
+    ],
+)
+def test_a_connection_stays_open_by_the_version_and_its_options(head, reusable):
+    assert answer_of(head + b"\r\nContent-Length: 2\r\n\r\nok") == (200, b"ok", reusable)
 
 
 def test_an_answer_that_closes_is_read_to_the_end_and_not_reused():
@@ -103,3 +144,56 @@ def test_connections_are_reused_and_limited():
     # Ten requests over at most two connections at a time, each kept for the next.
     assert accepted == 2
     assert most_in_flight == 2
+
+
+def test_connections_the_server_closed_or_a_timeout_cut_are_not_reused():
+    async def scenario() -> tuple[list[object], int]:
+        accepted = 0
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # The first connection answers once, then closes as an idle server does; the
+            # second stalls mid-answer; later ones answer every request.
+            nonlocal accepted
+            accepted += 1
+            mine = accepted
+            try:
+                while not reader.at_eof():
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                    await reader.readexactly(length)
+                    if mine == 2:
+                        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\npart")
+                        await asyncio.sleep(1)
+                        break
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    await writer.drain()
+                    if mine == 1:
+                        break
+            except asyncio.IncompleteReadError:
+                pass
+            finally:
+                writer.close()
+                await writer.wait_closed()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        connections = _Connections([f"http://127.0.0.1:{port}"], limit=1)
+        request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+        outcomes: list[object] = [await connections.exchange(0, request)]
+        await asyncio.sleep(0.05)  # the server's close arrives while the connection is idle
+        try:
+            async with asyncio.timeout(0.2):
+                await connections.exchange(0, request)
+        except TimeoutError as error:
+            outcomes.append(type(error).__name__)
+        outcomes.append(await connections.exchange(0, request))
+        connections.close()
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.05)
+        return outcomes, accepted
+
+    outcomes, accepted = asyncio.run(scenario())
+    # The closed connection was passed over, the cut one dropped: three connections in all.
+    assert outcomes == [(200, b"ok"), "TimeoutError", (200, b"ok")]
+    assert accepted == 3
