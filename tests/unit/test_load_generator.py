@@ -2,11 +2,13 @@
 and connections kept, reused and dropped as they should be, against a real socket server."""
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from bench.load import _answer, _Connections
+from bench.load import _answer, _Connections, _header
 
 
 def answers_of(raw: bytes, count: int) -> list[tuple[int, bytes, bool]]:
@@ -93,107 +95,108 @@ def test_an_answer_cut_short_is_an_error():
         answer_of(b"HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\nshort")
 
 
-def test_connections_are_reused_and_limited():
-    async def scenario() -> tuple[list[tuple[int, bytes]], int, int]:
-        accepted = 0
-        in_flight = most_in_flight = 0
+@contextlib.asynccontextmanager
+async def serving(handle: Callable[..., Awaitable[None]]) -> AsyncIterator[int]:
+    """A local server that runs `handle(reader, writer, number)` for each connection (the
+    first is 1) until either side ends it; its port."""
+    accepted = 0
 
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            nonlocal accepted, in_flight, most_in_flight
-            accepted += 1
-            try:
-                while not reader.at_eof():
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                    body = await reader.readexactly(length)
-                    in_flight += 1
-                    most_in_flight = max(most_in_flight, in_flight)
-                    await asyncio.sleep(0.01)
-                    in_flight -= 1
-                    echo = json.dumps({"got": json.loads(body)}).encode()
-                    writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(echo))
-                    writer.write(echo)
-                    await writer.drain()
-            except asyncio.IncompleteReadError:
-                pass  # the client closed its connection
-            finally:
-                writer.close()
-                await writer.wait_closed()
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        try:
+            await handle(reader, writer, accepted)
+        except asyncio.IncompleteReadError:
+            pass  # the client closed its connection
+        finally:
+            writer.close()
+            await writer.wait_closed()
 
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        connections = _Connections([f"http://127.0.0.1:{port}"], limit=2)
-
-        async def post(n: int) -> tuple[int, bytes]:
-            body = json.dumps({"n": n}).encode()
-            request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (
-                len(body),
-                body,
-            )
-            return await connections.exchange(0, request)
-
-        answers = await asyncio.gather(*(post(n) for n in range(10)))
-        connections.close()
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
         server.close()
         await server.wait_closed()
         await asyncio.sleep(0.05)  # the handlers see the clients' ends and close theirs
-        return answers, accepted, most_in_flight
 
-    answers, accepted, most_in_flight = asyncio.run(scenario())
+
+async def request_body(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    return await reader.readexactly(int(_header(head.lower(), b"content-length") or 0))
+
+
+def test_connections_are_reused_and_limited():
+    connected: set[int] = set()
+    in_flight = most_in_flight = 0
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int):
+        nonlocal in_flight, most_in_flight
+        connected.add(number)
+        while not reader.at_eof():
+            body = await request_body(reader)
+            in_flight += 1
+            most_in_flight = max(most_in_flight, in_flight)
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+            answer = json.dumps({"got": json.loads(body)}).encode()
+            writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(answer))
+            writer.write(answer)
+            await writer.drain()
+
+    async def scenario() -> list[tuple[int, bytes]]:
+        async with serving(echo) as port:
+            connections = _Connections([f"http://127.0.0.1:{port}"], limit=2)
+
+            async def post(n: int) -> tuple[int, bytes]:
+                body = json.dumps({"n": n}).encode()
+                head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+                return await connections.exchange(0, head + body)
+
+            answers = await asyncio.gather(*(post(n) for n in range(10)))
+            connections.close()
+        return answers
+
+    answers = asyncio.run(scenario())
     assert answers == [(201, json.dumps({"got": {"n": n}}).encode()) for n in range(10)]
     # Ten requests over at most two connections at a time, each kept for the next.
-    assert accepted == 2
+    assert connected == {1, 2}
     assert most_in_flight == 2
 
 
 def test_connections_the_server_closed_or_a_timeout_cut_are_not_reused():
-    async def scenario() -> tuple[list[object], int]:
-        accepted = 0
+    connected: set[int] = set()
 
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            # The first connection answers once, then closes as an idle server does; the
-            # second stalls mid-answer; later ones answer every request.
-            nonlocal accepted
-            accepted += 1
-            mine = accepted
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int):
+        # The first connection answers once, then closes as an idle server does; the second
+        # stalls mid-answer; later ones answer every request.
+        connected.add(number)
+        while not reader.at_eof():
+            await request_body(reader)
+            if number == 2:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\npart")
+                await asyncio.sleep(1)
+                return
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+            if number == 1:
+                return
+
+    async def scenario() -> list[object]:
+        async with serving(answer) as port:
+            connections = _Connections([f"http://127.0.0.1:{port}"], limit=1)
+            request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+            outcomes: list[object] = [await connections.exchange(0, request)]
+            await asyncio.sleep(0.05)  # the server's close arrives while the connection idles
             try:
-                while not reader.at_eof():
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                    await reader.readexactly(length)
-                    if mine == 2:
-                        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\npart")
-                        await asyncio.sleep(1)
-                        break
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    await writer.drain()
-                    if mine == 1:
-                        break
-            except asyncio.IncompleteReadError:
-                pass
-            finally:
-                writer.close()
-                await writer.wait_closed()
+                async with asyncio.timeout(0.2):
+                    await connections.exchange(0, request)
+            except TimeoutError as error:
+                outcomes.append(type(error).__name__)
+            outcomes.append(await connections.exchange(0, request))
+            connections.close()
+        return outcomes
 
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        connections = _Connections([f"http://127.0.0.1:{port}"], limit=1)
-        request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
-        outcomes: list[object] = [await connections.exchange(0, request)]
-        await asyncio.sleep(0.05)  # the server's close arrives while the connection is idle
-        try:
-            async with asyncio.timeout(0.2):
-                await connections.exchange(0, request)
-        except TimeoutError as error:
-            outcomes.append(type(error).__name__)
-        outcomes.append(await connections.exchange(0, request))
-        connections.close()
-        server.close()
-        await server.wait_closed()
-        await asyncio.sleep(0.05)
-        return outcomes, accepted
-
-    outcomes, accepted = asyncio.run(scenario())
     # The closed connection was passed over, the cut one dropped: three connections in all.
-    assert outcomes == [(200, b"ok"), "TimeoutError", (200, b"ok")]
-    assert accepted == 3
+    assert asyncio.run(scenario()) == [(200, b"ok"), "TimeoutError", (200, b"ok")]
+    assert connected == {1, 2, 3}
