@@ -4,11 +4,20 @@ and connections kept, reused and dropped as they should be, against a real socke
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
 from bench.load import _answer, _Connections, _header
+
+
+def run(main: Coroutine[Any, Any, Any]) -> Any:
+    """`asyncio.run(main)` in a thread of its own: the browser tests' Playwright (its sync
+    API) leaves an event loop running in the suite's main thread until the session ends."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, main).result()
 
 
 def answers_of(raw: bytes, count: int) -> list[tuple[int, bytes, bool]]:
@@ -20,7 +29,7 @@ def answers_of(raw: bytes, count: int) -> list[tuple[int, bytes, bool]]:
         reader.feed_eof()
         return [await _answer(reader) for _ in range(count)]
 
-    return asyncio.run(read())
+    return run(read())
 
 
 def answer_of(raw: bytes) -> tuple[int, bytes, bool]:
@@ -157,7 +166,7 @@ def test_connections_are_reused_and_limited():
             connections.close()
         return answers
 
-    answers = asyncio.run(scenario())
+    answers = run(scenario())
     assert answers == [(201, json.dumps({"got": {"n": n}}).encode()) for n in range(10)]
     # Ten requests over at most two connections at a time, each kept for the next.
     assert connected == {1, 2}
@@ -198,5 +207,5 @@ def test_connections_the_server_closed_or_a_timeout_cut_are_not_reused():
         return outcomes
 
     # The closed connection was passed over, the cut one dropped: three connections in all.
-    assert asyncio.run(scenario()) == [(200, b"ok"), "TimeoutError", (200, b"ok")]
+    assert run(scenario()) == [(200, b"ok"), "TimeoutError", (200, b"ok")]
     assert connected == {1, 2, 3}
