@@ -44,6 +44,7 @@ from app import REALTIME_CHANNEL
 from bench.baselines import processes, raw
 from bench.harness import Bench, Stack
 from bench.load import Load, LoadResult, closed_loop, open_loop
+from bench.realtime import cpu_seconds
 from bench.report import ScenarioResult
 
 SIZES: dict[str, dict[str, Any]] = {
@@ -268,7 +269,7 @@ def _saturate_in_turns(
     cpu = dict.fromkeys(builds, 0.0)
     for _ in range(settings["rounds"]):
         for name, (load, procs) in builds.items():
-            before = _cpu_seconds(procs)
+            before = cpu_seconds(procs)
             loads[name].append(
                 closed_loop(
                     load,
@@ -277,7 +278,7 @@ def _saturate_in_turns(
                     settings["warmup_seconds"],
                 )
             )
-            cpu[name] += _cpu_seconds(procs) - before
+            cpu[name] += cpu_seconds(procs) - before
     return {name: Saturation(loads[name], cpu[name]) for name in builds}
 
 
@@ -296,16 +297,6 @@ def _open_loop_order(fractions: list[float], rounds: int) -> list[float]:
 
 def _pooled(runs: list[LoadResult]) -> list[float]:
     return [latency for run in runs for latency in run.latencies_ms]
-
-
-def _cpu_seconds(procs: list[subprocess.Popen]) -> float:
-    """User and system CPU seconds of these processes so far (/proc/<pid>/stat)."""
-    ticks = 0
-    for proc in procs:
-        with open(f"/proc/{proc.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _other_modes(
